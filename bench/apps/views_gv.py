@@ -1,0 +1,37 @@
+"""The grip_views variant: class-based views, the library's hot path."""
+
+from django.urls import path
+
+from grip_views import GripLongPollView, GripStreamView, WebSocketView
+
+STREAM_OPEN = "[stream open]\n"
+
+
+class Stream(GripStreamView):
+    initial_body = STREAM_OPEN
+
+    def channels_for(self, request, *args, **kwargs):
+        return [kwargs["channel"]]
+
+
+class Poll(GripLongPollView):
+    timeout = 55
+
+    def channels_for(self, request, *args, **kwargs):
+        return [kwargs["channel"]]
+
+
+class Echo(WebSocketView):
+    def channels_for(self, request, *args, **kwargs):
+        return [kwargs["channel"]]
+
+    def on_message(self, request, message, *args, **kwargs):
+        self.send(message)
+
+
+def patterns(name):
+    return [
+        path("stream/<str:channel>/", Stream.as_view()),
+        path("poll/<str:channel>/", Poll.as_view()),
+        path("ws/<str:channel>/", Echo.as_view()),
+    ]

@@ -1,0 +1,219 @@
+"""Child processes of the bench run: ports, servers, Pushpin, /proc readings.
+
+Everything started here is remembered and stopped by its PID (SIGTERM, then
+wait). Nothing is ever stopped by name.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+_STARTED: list["Child"] = []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_fd_limit(want: int = 20000) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def http_status(url: str, data: bytes | None = None, timeout: float = 2.0) -> int:
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            resp.read()
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ValueError):
+        return 0
+
+
+def wait_until(predicate, timeout: float, what: str, alive=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise RuntimeError(f"{what}: process exited while starting")
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what}: not ready after {timeout:.0f} s")
+
+
+def child_env(**extra: str) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env.update(extra)
+    return env
+
+
+class Child:
+    """One process we started; stop() ends it by PID."""
+
+    def __init__(self, name: str, argv: list[str], logfile: Path, env: dict):
+        self.name = name
+        self.log = open(logfile, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env, cwd=str(REPO), stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        _STARTED.append(self)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.alive():
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)  # only our own Python servers
+                self.proc.wait(5)
+        self.log.close()
+        if self in _STARTED:
+            _STARTED.remove(self)
+
+
+class Server(Child):
+    """A bench Django server (gunicorn sync worker, or daphne) on loopback."""
+
+    def __init__(self, name: str, kind: str, settings: str, logdir: Path, env_extra: dict):
+        self.port = free_port()
+        self.kind = kind
+        if kind == "gunicorn":
+            # one sync worker, so its RSS and CPU are the server's; a large
+            # listen backlog so the proxy, not the server, limits bursts
+            argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
+                    "--workers", "1", "--worker-class", "sync", "--backlog", "4096",
+                    "--timeout", "120", "--log-level", "warning", "bench.apps.wsgi:application"]
+        elif kind == "daphne":
+            argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                    "--verbosity", "0", "bench.apps.asgi_channels:application"]
+        else:
+            raise ValueError(kind)
+        env = child_env(DJANGO_SETTINGS_MODULE=settings, **env_extra)
+        super().__init__(name, argv, logdir / f"{name}.log", env)
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_until(lambda: http_status(self.url + "/health/") == 200, 30, name, self.alive)
+
+    @property
+    def backend(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def request_pid(self) -> int:
+        """The process that runs Django: gunicorn's worker, or daphne itself."""
+        if self.kind == "daphne":
+            return self.pid
+        kids = children(self.pid)
+        if len(kids) != 1:
+            raise RuntimeError(f"{self.name}: expected one gunicorn worker, got {kids}")
+        return kids[0]
+
+
+def stop_all() -> None:
+    for child in reversed(list(_STARTED)):
+        try:
+            child.stop()
+        except Exception as exc:  # keep stopping the others
+            print(f"could not stop {child.name} (pid {child.pid}): {exc}", file=sys.stderr)
+
+
+# ---- /proc readings -------------------------------------------------------
+
+def children(pid: int) -> list[int]:
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out.extend(int(x) for x in f.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children(p))
+    return out
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def tree_rss_bytes(pid: int) -> int:
+    total = 0
+    for p in descendants(pid):
+        try:
+            total += rss_bytes(p)
+        except OSError:
+            pass
+    return total
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time used so far by every thread of pid, in nanoseconds."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+# ---- Pushpin --------------------------------------------------------------
+
+def start_pushpin(routes: list[str], sig_key: str, message_rate: int, workdir: Path, name: str):
+    """A private Pushpin (grip_views.testing.pushpin) with the given routes lines.
+
+    Its log and config stay in workdir/name for the report's readers."""
+    from grip_views.testing.pushpin import Pushpin
+
+    where = workdir / name
+    where.mkdir(parents=True, exist_ok=True)
+    pushpin = Pushpin(routes[-1].split()[1].split(",")[0], routes=routes, sig_key=sig_key,
+                      message_rate=message_rate, workdir=str(where), keep_workdir=True)
+    pushpin.start(timeout=30)
+    return pushpin
+
+
+def pushpin_rss_bytes(pushpin) -> int:
+    """RSS of the runner and its four services together."""
+    pids = {pushpin.pid, *pushpin.child_pids.values()}
+    total = 0
+    for pid in pids:
+        try:
+            total += rss_bytes(pid)
+        except OSError:
+            pass
+    return total

@@ -1,0 +1,77 @@
+"""grip_views: realtime Django class-based views behind a GRIP proxy (Pushpin, Fastly Fanout).
+
+Streams, Server-Sent Events, long-polls and WebSockets are held by the proxy;
+the app answers short requests and publishes messages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Channel",
+    "EventStreamView",
+    "GripError",
+    "GripLongPollView",
+    "GripStreamView",
+    "GripView",
+    "Hold",
+    "JsonWebSocketView",
+    "PublishError",
+    "RejectConnection",
+    "WebSocketView",
+    "flush",
+    "format_event",
+    "get_publisher",
+    "publish",
+    "set_hold",
+]
+
+# Imported on first use, so that importing grip_views needs no settings and
+# builds nothing (no publisher, thread or socket).
+_LAZY = {
+    "Channel": ".instructions",
+    "Hold": ".instructions",
+    "GripError": ".exceptions",
+    "PublishError": ".exceptions",
+    "RejectConnection": ".exceptions",
+    "EventStreamView": ".views",
+    "GripLongPollView": ".views",
+    "GripStreamView": ".views",
+    "GripView": ".views",
+    "JsonWebSocketView": ".views",
+    "WebSocketView": ".views",
+    "flush": ".publishing",
+    "get_publisher": ".publishing",
+    "publish": ".publishing",
+    "format_event": ".sse",
+    "set_hold": ".middleware",
+}
+
+if TYPE_CHECKING:
+    from .exceptions import GripError, PublishError, RejectConnection
+    from .instructions import Channel, Hold
+    from .middleware import set_hold
+    from .publishing import flush, get_publisher, publish
+    from .sse import format_event
+    from .views import (
+        EventStreamView,
+        GripLongPollView,
+        GripStreamView,
+        GripView,
+        JsonWebSocketView,
+        WebSocketView,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'grip_views' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value

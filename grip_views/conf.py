@@ -1,0 +1,353 @@
+"""Every grip_views setting, read from ``django.conf.settings`` in one place.
+
+Values are read on access, so ``override_settings`` takes effect at once. What
+is costly to build from them (parsed proxies, signature verifiers) is built on
+first use and thrown away when a ``GRIP_*`` setting changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from .exceptions import GripConfigurationError
+
+PROXY_KEYS = frozenset({"control_uri", "control_iss", "key", "verify_iss", "verify_key"})
+PUBLISH_SERVER_KEYS = frozenset({"uri", "control_uri", "iss", "control_iss", "key"})
+
+_WATCHED = frozenset(
+    {
+        "GRIP_PROXIES",
+        "GRIP_URL",
+        "GRIP_VERIFY_KEY",
+        "PUBLISH_SERVERS",
+        "GRIP_PUBLISH_BACKEND",
+        "GRIP_PUBLISH_TIMEOUT",
+        "GRIP_PUBLISH_QUEUE_SIZE",
+        "GRIP_PUBLISH_BATCH_SIZE",
+        "GRIP_PUBLISH_ERROR_HANDLER",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """One GRIP proxy: where to publish to it, and how to check what it signs."""
+
+    control_uri: str | None = None
+    control_iss: str | None = None
+    key: str | bytes | None = None
+    verify_iss: str | None = None
+    verify_key: str | bytes | None = None
+
+    @property
+    def signing_key(self) -> str | bytes | None:
+        """The key that verifies this proxy's ``Grip-Sig`` (``verify_key``, else ``key``)."""
+        return self.verify_key if self.verify_key is not None else self.key
+
+    def __repr__(self) -> str:
+        # Keys never appear in logs, errors or reprs.
+        return f"Proxy(control_uri={self.control_uri!r}, verify_iss={self.verify_iss!r})"
+
+
+def _is_key(value: object) -> bool:
+    return isinstance(value, (str, bytes)) and len(value) > 0
+
+
+def parse_grip_url(url: str, setting: str = "GRIP_URL") -> dict[str, Any]:
+    """Parse a GRIP URL as gripcontrol does (``iss``, ``key``, ``verify-iss``,
+    ``verify-key``, ``base64:`` keys), with an error naming ``setting``."""
+    if not isinstance(url, str) or not url:
+        raise GripConfigurationError(f"{setting} must be a non-empty string, got {url!r}.")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise GripConfigurationError(
+            f"{setting} must be an http(s) URL such as "
+            f"'http://127.0.0.1:5561/?iss=pushpin&key=changeme'; got {_redact(url)!r}."
+        )
+    from gripcontrol import parse_grip_uri
+
+    try:
+        return dict(parse_grip_uri(url))
+    except Exception as exc:  # binascii.Error on a bad base64: key and others
+        raise GripConfigurationError(f"{setting} could not be parsed: {exc}.") from None
+
+
+def _redact(url: str) -> str:
+    parsed = urlparse(url)
+    return parsed._replace(query="...").geturl() if parsed.query else url
+
+
+def _check_proxy(entry: object, where: str) -> Proxy:
+    if not isinstance(entry, Mapping):
+        raise GripConfigurationError(
+            f"{where} must be a dict with keys among {sorted(PROXY_KEYS)}, got "
+            f"{type(entry).__name__}."
+        )
+    unknown = set(entry) - PROXY_KEYS
+    if unknown:
+        raise GripConfigurationError(
+            f"{where} has unknown key(s) {sorted(unknown)}; allowed: {sorted(PROXY_KEYS)}."
+        )
+    uri = entry.get("control_uri")
+    if uri is not None:
+        parsed = urlparse(uri) if isinstance(uri, str) else None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise GripConfigurationError(
+                f"{where}['control_uri'] must be an http(s) URL such as "
+                f"'http://127.0.0.1:5561', got {uri!r}."
+            )
+    for name in ("key", "verify_key"):
+        value = entry.get(name)
+        if value is not None and not _is_key(value):
+            raise GripConfigurationError(
+                f"{where}[{name!r}] must be a non-empty str or bytes (a shared secret, "
+                f"or a PEM public key for verify_key)."
+            )
+    for name in ("control_iss", "verify_iss"):
+        value = entry.get(name)
+        if value is not None and not isinstance(value, str):
+            raise GripConfigurationError(f"{where}[{name!r}] must be a string.")
+    if uri is None and entry.get("key") is None and entry.get("verify_key") is None:
+        raise GripConfigurationError(
+            f"{where} needs a 'control_uri' to publish to, or a 'key'/'verify_key' "
+            f"to verify Grip-Sig with."
+        )
+    return Proxy(
+        control_uri=uri.rstrip("/") if isinstance(uri, str) else None,
+        control_iss=entry.get("control_iss"),
+        key=entry.get("key"),
+        verify_iss=entry.get("verify_iss"),
+        verify_key=entry.get("verify_key"),
+    )
+
+
+def _import_setting(value: object, setting: str) -> Any:
+    if isinstance(value, str):
+        try:
+            return import_string(value)
+        except ImportError as exc:
+            raise GripConfigurationError(
+                f"{setting} = {value!r} could not be imported: {exc}."
+            ) from None
+    return value
+
+
+class GripSettings:
+    """Typed access to every ``GRIP_*`` setting, with its default."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _cached(self, name: str, build: Callable[[], Any]) -> Any:
+        try:
+            return self._cache[name]
+        except KeyError:
+            value = build()
+            self._cache[name] = value
+            return value
+
+    # -- proxies -----------------------------------------------------------
+    @property
+    def proxies(self) -> tuple[Proxy, ...]:
+        """``GRIP_PROXIES`` plus the proxy of ``GRIP_URL``, ``GRIP_VERIFY_KEY`` applied.
+
+        Built anew from the settings, never appended to them: reading it twice
+        gives the same proxies.
+        """
+        return self._cached("proxies", self._build_proxies)  # type: ignore[no-any-return]
+
+    def _build_proxies(self) -> tuple[Proxy, ...]:
+        raw = getattr(django_settings, "GRIP_PROXIES", None)
+        if raw is None:
+            raw = []
+        if not isinstance(raw, (list, tuple)):
+            raise GripConfigurationError(
+                f"GRIP_PROXIES must be a list of dicts, got {type(raw).__name__}."
+            )
+        proxies = [_check_proxy(entry, f"GRIP_PROXIES[{i}]") for i, entry in enumerate(raw)]
+        url = getattr(django_settings, "GRIP_URL", None)
+        if url:
+            proxies.append(_check_proxy(parse_grip_url(url), "GRIP_URL"))
+        verify_key = getattr(django_settings, "GRIP_VERIFY_KEY", None)
+        if verify_key is not None:
+            if not _is_key(verify_key):
+                raise GripConfigurationError(
+                    "GRIP_VERIFY_KEY must be a non-empty str or bytes (a shared secret or "
+                    "a PEM public key)."
+                )
+            proxies = [
+                p if p.verify_key is not None else _with_verify_key(p, verify_key) for p in proxies
+            ]
+        return tuple(proxies)
+
+    @property
+    def verify_keys(self) -> tuple[tuple[str | bytes, str | None], ...]:
+        """The distinct (key, issuer) pairs that may sign a proxied request."""
+        def build() -> tuple[tuple[str | bytes, str | None], ...]:
+            seen: dict[tuple[str | bytes, str | None], None] = {}
+            for p in self.proxies:
+                if p.signing_key is not None:
+                    seen[(p.signing_key, p.verify_iss)] = None
+            return tuple(seen)
+
+        return self._cached("verify_keys", build)  # type: ignore[no-any-return]
+
+    @property
+    def verifier(self) -> Any:
+        """The :class:`~grip_views.signature.SignatureVerifier` for ``verify_keys``."""
+        def build() -> Any:
+            from .signature import SignatureVerifier
+
+            return SignatureVerifier(self.verify_keys)
+
+        return self._cached("verifier", build)
+
+    @property
+    def publish_servers(self) -> tuple[Proxy, ...]:
+        """Where publishes go: every proxy with a ``control_uri``, then ``PUBLISH_SERVERS``."""
+        return self._cached("publish_servers", self._build_publish_servers)  # type: ignore[no-any-return]
+
+    def _build_publish_servers(self) -> tuple[Proxy, ...]:
+        servers = [p for p in self.proxies if p.control_uri]
+        raw = getattr(django_settings, "PUBLISH_SERVERS", None) or []
+        if not isinstance(raw, (list, tuple)):
+            raise GripConfigurationError(
+                f"PUBLISH_SERVERS must be a list of dicts like {{'uri': 'http://...', "
+                f"'iss': ..., 'key': ...}}, got {type(raw).__name__}."
+            )
+        for i, entry in enumerate(raw):
+            where = f"PUBLISH_SERVERS[{i}]"
+            if not isinstance(entry, Mapping) or set(entry) - PUBLISH_SERVER_KEYS:
+                raise GripConfigurationError(
+                    f"{where} must be a dict with keys among {sorted(PUBLISH_SERVER_KEYS)}."
+                )
+            uri = entry.get("uri", entry.get("control_uri"))
+            if uri is None:
+                raise GripConfigurationError(f"{where} needs a 'uri'.")
+            proxy = _check_proxy(
+                {
+                    "control_uri": uri,
+                    "control_iss": entry.get("iss", entry.get("control_iss")),
+                    "key": entry.get("key"),
+                },
+                where,
+            )
+            if proxy not in servers:
+                servers.append(proxy)
+        return tuple(servers)
+
+    # -- simple settings ---------------------------------------------------
+    @property
+    def proxy_required(self) -> bool:
+        """``GRIP_PROXY_REQUIRED``: answer 501 to a hold asked for on a direct request."""
+        value = getattr(django_settings, "GRIP_PROXY_REQUIRED", False)
+        if not isinstance(value, bool):
+            raise GripConfigurationError("GRIP_PROXY_REQUIRED must be True or False.")
+        return value
+
+    @property
+    def prefix(self) -> str:
+        """``GRIP_PREFIX``: put before every channel name, in holds, subscriptions and publishes."""
+        value = getattr(django_settings, "GRIP_PREFIX", "")
+        if not isinstance(value, str):
+            raise GripConfigurationError(f"GRIP_PREFIX must be a string, got {value!r}.")
+        if value:
+            from .instructions import check_channel_name
+
+            check_channel_name(value, setting="GRIP_PREFIX")
+        return value
+
+    @property
+    def publish_timeout(self) -> float:
+        """``GRIP_PUBLISH_TIMEOUT`` (seconds, default 5): bounds every publish request."""
+        value = getattr(django_settings, "GRIP_PUBLISH_TIMEOUT", 5.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise GripConfigurationError(
+                f"GRIP_PUBLISH_TIMEOUT must be a positive number of seconds, got {value!r}."
+            )
+        return float(value)
+
+    @property
+    def publish_queue_size(self) -> int:
+        """``GRIP_PUBLISH_QUEUE_SIZE`` (default 10,000): items waiting for a non-blocking send."""
+        return self._positive_int("GRIP_PUBLISH_QUEUE_SIZE", 10_000)
+
+    @property
+    def publish_batch_size(self) -> int:
+        """``GRIP_PUBLISH_BATCH_SIZE`` (default 500): items sent in one POST at most."""
+        return self._positive_int("GRIP_PUBLISH_BATCH_SIZE", 500)
+
+    def _positive_int(self, name: str, default: int) -> int:
+        value = getattr(django_settings, name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise GripConfigurationError(f"{name} must be a positive integer, got {value!r}.")
+        return value
+
+    @property
+    def publish_backend(self) -> type:
+        """``GRIP_PUBLISH_BACKEND``: the publisher class (dotted path or class)."""
+        value = getattr(django_settings, "GRIP_PUBLISH_BACKEND", "grip_views.publish.HttpPublisher")
+        cls = _import_setting(value, "GRIP_PUBLISH_BACKEND")
+        if not isinstance(cls, type):
+            raise GripConfigurationError("GRIP_PUBLISH_BACKEND must name a class.")
+        return cls
+
+    @property
+    def publish_error_handler(self) -> Callable[..., Any] | None:
+        """``GRIP_PUBLISH_ERROR_HANDLER``: called with each failure of a non-blocking publish."""
+        value = getattr(django_settings, "GRIP_PUBLISH_ERROR_HANDLER", None)
+        if value is None:
+            return None
+        handler = _import_setting(value, "GRIP_PUBLISH_ERROR_HANDLER")
+        if not callable(handler):
+            raise GripConfigurationError(
+                "GRIP_PUBLISH_ERROR_HANDLER must be a callable or its dotted path."
+            )
+        return handler  # type: ignore[no-any-return]
+
+    @property
+    def websocket_allowed_origins(self) -> tuple[str, ...] | None:
+        """``GRIP_WEBSOCKET_ALLOWED_ORIGINS``: origins a WebSocket may be opened from,
+        beside the request's own host, ``ALLOWED_HOSTS`` and ``CSRF_TRUSTED_ORIGINS``.
+        ``["*"]`` allows any origin."""
+        value = getattr(django_settings, "GRIP_WEBSOCKET_ALLOWED_ORIGINS", None)
+        if value is None:
+            return None
+        if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, str) for v in value
+        ):
+            raise GripConfigurationError(
+                "GRIP_WEBSOCKET_ALLOWED_ORIGINS must be a list of origins such as "
+                "['https://example.com'] (or ['*'])."
+            )
+        return tuple(value)
+
+
+def _with_verify_key(proxy: Proxy, key: str | bytes) -> Proxy:
+    return Proxy(proxy.control_uri, proxy.control_iss, proxy.key, proxy.verify_iss, key)
+
+
+grip_settings = GripSettings()
+
+
+@receiver(setting_changed)
+def _clear_on_change(*, setting: str, **kwargs: Any) -> None:
+    if setting in _WATCHED:
+        grip_settings.clear_cache()
+        from .publishing import reset_publisher
+
+        reset_publisher()

@@ -1,0 +1,250 @@
+"""A hold (channels, timeout, keep-alive, next link) turned into ``Grip-*`` headers.
+
+Pure and framework-free: this is the one place that writes GRIP instruction
+headers, and the one place that parses the ``Grip-*`` headers a proxy sends.
+Everything that reaches a header is checked here, so no channel name, id or
+link can inject a parameter or a header line.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Literal, Union
+
+from .exceptions import InvalidChannel, InvalidHold
+
+#: Printable ASCII but the characters that delimit GRIP header values.
+_TOKEN_RE = re.compile(r"[!#-+\--:<-\[\]-~]+")
+_LINK_RE = re.compile(r"[!-;=?-~]+")  # printable, no space, '<' or '>'
+_REASON_RE = re.compile(r"[ -~]*")
+MAX_CHANNEL_LENGTH = 1024
+#: Pushpin's minimum hold timeout; shorter values are raised to it by the proxy.
+MIN_TIMEOUT = 5
+#: Pushpin's minimum keep-alive interval.
+MIN_KEEP_ALIVE_INTERVAL = 20
+
+
+def check_channel_name(name: object, *, setting: str | None = None) -> str:
+    """Return ``name`` if it can be a channel name, else raise :class:`InvalidChannel`.
+
+    A channel name is 1 to 1024 printable ASCII characters without space,
+    ``,``, ``;``, ``"`` or ``\\``: those delimit ``Grip-Channel`` values.
+    """
+    if not isinstance(name, str) or not name or len(name) > MAX_CHANNEL_LENGTH or not _TOKEN_RE.fullmatch(name):
+        where = f"{setting} " if setting else "channel name "
+        raise InvalidChannel(
+            f"{where}{name!r} is not valid: use 1-{MAX_CHANNEL_LENGTH} printable ASCII "
+            "characters without spaces, ',', ';', '\"' or '\\'."
+        )
+    return name
+
+
+def _check_param(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _TOKEN_RE.fullmatch(value) or len(value) > MAX_CHANNEL_LENGTH:
+        raise InvalidChannel(
+            f"{what} {value!r} is not valid in a header: use printable ASCII without "
+            "spaces, ',', ';', '\"' or '\\'."
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A channel to hold on, with an optional last-seen id and subscription filters.
+
+    ``prev_id`` makes a reliable hold: Pushpin notices a gap between it and the
+    next published ``prev_id`` and fetches the next link to recover.
+    """
+
+    name: str
+    prev_id: str | None = None
+    filters: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_channel_name(self.name)
+        if self.prev_id is not None:
+            _check_param(self.prev_id, "prev-id")
+        if isinstance(self.filters, str):
+            object.__setattr__(self, "filters", (self.filters,))
+        for f in self.filters:
+            _check_param(f, "filter")
+
+    def header_value(self, prefix: str = "") -> str:
+        value = prefix + self.name
+        if self.prev_id is not None:
+            value += f"; prev-id={self.prev_id}"
+        for f in self.filters:
+            value += f"; filter={f}"
+        return value
+
+
+ChannelLike = Union[str, Channel, Any]  # Any: gripcontrol.Channel is accepted too
+
+
+def as_channel(channel: ChannelLike) -> Channel:
+    """A :class:`Channel` from a name, a Channel, or a ``gripcontrol.Channel``."""
+    if isinstance(channel, Channel):
+        return channel
+    if isinstance(channel, str):
+        return Channel(channel)
+    name = getattr(channel, "name", None)
+    if isinstance(name, str):
+        return Channel(name, getattr(channel, "prev_id", None), tuple(getattr(channel, "filters", ()) or ()))
+    raise InvalidChannel(f"expected a channel name or Channel, got {type(channel).__name__}")
+
+
+def as_channels(channels: ChannelLike | Iterable[ChannelLike] | None) -> tuple[Channel, ...]:
+    """Channels from one channel or an iterable of them (``None`` is no channel)."""
+    if channels is None:
+        return ()
+    if isinstance(channels, (str, Channel)) or hasattr(channels, "name"):
+        return (as_channel(channels),)
+    return tuple(as_channel(c) for c in channels)  # type: ignore[union-attr]
+
+
+def encode_keep_alive(data: str | bytes) -> str:
+    """``Grip-Keep-Alive`` data with its format: ``cstring`` when the bytes are
+    plain printable text (with ``\\n``/``\\r`` escaped), ``base64`` for anything else."""
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if not raw:
+        raise InvalidHold("keep-alive data must not be empty")
+    text = raw.decode("latin-1")
+    escaped = text.replace("\r", "\\r").replace("\n", "\\n")
+    if (
+        "\\" not in text
+        and _REASON_RE.fullmatch(escaped)
+        and not any(c in text for c in ',;"')
+        and escaped == escaped.strip()
+    ):
+        return f"{escaped}; format=cstring"
+    return f"{base64.b64encode(raw).decode('ascii')}; format=base64"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What the proxy should do with a response: hold it open on channels.
+
+    ``mode`` is ``"stream"`` (send the response, then append what is published)
+    or ``"response"`` (long-poll: send what is published, or the response itself
+    after ``timeout`` seconds).
+    """
+
+    mode: Literal["stream", "response"]
+    channels: tuple[Channel, ...]
+    timeout: int | None = None
+    keep_alive: bytes | str | None = None
+    keep_alive_interval: int = MIN_KEEP_ALIVE_INTERVAL
+    keep_alive_mode: Literal["idle", "interval"] = "idle"
+    next_link: str | None = None
+    next_link_timeout: int | None = None
+    status: int | None = None
+    reason: str | None = None
+    expose_headers: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("stream", "response"):
+            raise InvalidHold(f"hold mode must be 'stream' or 'response', got {self.mode!r}")
+        object.__setattr__(self, "channels", as_channels(self.channels))
+        if not self.channels:
+            raise InvalidHold("a hold needs at least one channel")
+        if self.timeout is not None:
+            if isinstance(self.timeout, bool) or not isinstance(self.timeout, int) or self.timeout < MIN_TIMEOUT:
+                raise InvalidHold(
+                    f"hold timeout must be a whole number of seconds >= {MIN_TIMEOUT} "
+                    f"(Pushpin's minimum), got {self.timeout!r}"
+                )
+        if self.keep_alive is not None:
+            encode_keep_alive(self.keep_alive)
+            if not isinstance(self.keep_alive_interval, int) or self.keep_alive_interval < MIN_KEEP_ALIVE_INTERVAL:
+                raise InvalidHold(
+                    f"keep-alive interval must be >= {MIN_KEEP_ALIVE_INTERVAL} s (Pushpin's "
+                    f"minimum), got {self.keep_alive_interval!r}"
+                )
+            if self.keep_alive_mode not in ("idle", "interval"):
+                raise InvalidHold("keep-alive mode must be 'idle' or 'interval'")
+        if self.next_link is not None and not _LINK_RE.fullmatch(self.next_link):
+            raise InvalidHold(f"next link {self.next_link!r} must be a URL without spaces or '<>'")
+        if self.status is not None and not (100 <= int(self.status) <= 599):
+            raise InvalidHold(f"status must be an HTTP status code, got {self.status!r}")
+        if self.reason is not None and not _REASON_RE.fullmatch(self.reason):
+            raise InvalidHold("status reason must be printable ASCII")
+        for name in self.expose_headers:
+            _check_param(name, "exposed header")
+
+
+def hold_headers(hold: Hold, prefix: str = "") -> list[tuple[str, str]]:
+    """The ``Grip-*`` response headers for ``hold``, channel names prefixed once."""
+    headers = [
+        ("Grip-Hold", hold.mode),
+        ("Grip-Channel", ", ".join(c.header_value(prefix) for c in hold.channels)),
+    ]
+    if hold.timeout is not None:
+        headers.append(("Grip-Timeout", str(hold.timeout)))
+    if hold.keep_alive is not None:
+        value = f"{encode_keep_alive(hold.keep_alive)}; timeout={hold.keep_alive_interval}"
+        if hold.keep_alive_mode != "idle":
+            value += f"; mode={hold.keep_alive_mode}"
+        headers.append(("Grip-Keep-Alive", value))
+    if hold.next_link is not None:
+        link = f"<{hold.next_link}>; rel=next"
+        if hold.next_link_timeout:
+            link += f"; timeout={int(hold.next_link_timeout)}"
+        headers.append(("Grip-Link", link))
+    if hold.status is not None and hold.status != 200:
+        reason = hold.reason
+        if reason is None:
+            try:
+                reason = HTTPStatus(hold.status).phrase
+            except ValueError:
+                reason = ""
+        headers.append(("Grip-Status", f"{hold.status} {reason}".rstrip()))
+    if hold.expose_headers:
+        headers.append(("Grip-Expose-Headers", ", ".join(hold.expose_headers)))
+    return headers
+
+
+def parse_grip_last(value: str | None, prefix: str = "") -> dict[str, str]:
+    """Parse ``Grip-Last: ch; last-id=x, ...`` into ``{channel: last_id}``.
+
+    Channel names lose ``prefix``; entries that are malformed or carry another
+    prefix are left out rather than trusted.
+    """
+    out: dict[str, str] = {}
+    if not value:
+        return out
+    for entry in value.split(","):
+        name, _, params = entry.strip().partition(";")
+        name = name.strip()
+        if not name.startswith(prefix) or not _TOKEN_RE.fullmatch(name):
+            continue
+        last_id = None
+        for param in params.split(";"):
+            key, _, val = param.strip().partition("=")
+            if key == "last-id":
+                last_id = val.strip().strip('"')
+        if last_id is not None:
+            out[name[len(prefix):]] = last_id
+    return out
+
+
+def parse_features(value: str | None) -> frozenset[str]:
+    """Parse ``Grip-Feature: a, b`` into a set of feature names."""
+    if not value:
+        return frozenset()
+    return frozenset(f.strip() for f in value.split(",") if f.strip())
+
+
+def check_meta(meta: Mapping[str, Any], what: str = "meta") -> dict[str, str]:
+    """Check publish or connection meta: names are header tokens, values printable text."""
+    out: dict[str, str] = {}
+    for key, value in meta.items():
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key):
+            raise InvalidChannel(f"{what} name {key!r} must be 1-64 letters, digits, '-' or '_'")
+        if not isinstance(value, str) or len(value) > 8192 or not _REASON_RE.fullmatch(value):
+            raise InvalidChannel(f"{what} value for {key!r} must be printable ASCII text up to 8 KiB")
+        out[key] = value
+    return out

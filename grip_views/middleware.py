@@ -1,0 +1,191 @@
+"""``GripMiddleware``: trust the proxy, decode what it sends, encode what it gets.
+
+On the way in it checks ``Grip-Sig`` and sets ``request.grip``; for a
+WebSocket-over-HTTP request from a verified proxy it decodes the events into
+``request.grip.websocket`` and exempts the request from CSRF (the signature
+is the proof of origin; anything else posting events is refused with 403
+before a view runs). On the way out it turns a view's hold into ``Grip-*``
+headers and a WebSocket context into the events body. Works under WSGI and
+ASGI alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+
+from .conf import grip_settings
+from .exceptions import GripError, ProtocolError
+from .instructions import Hold, hold_headers, parse_features, parse_grip_last
+from .websocket import CONTENT_TYPE, WebSocketContext, decode_events, meta_from_headers
+
+logger = logging.getLogger(__name__)
+
+_CONNECTION_ID_RE = re.compile(r"[!-~]{1,256}")
+HOLD_ATTRIBUTE = "grip_hold"
+
+
+@dataclass
+class GripInfo:
+    """What the middleware learnt about a request, as ``request.grip``.
+
+    ``proxied``: it came through a GRIP proxy (with a valid signature whenever
+    a key is configured). ``signed``: its ``Grip-Sig`` verified. ``features``
+    and ``last`` (``{channel: last id}``) come from the proxy's headers and are
+    empty on direct requests. ``websocket`` is the connection context of a
+    WebSocket-over-HTTP request, else ``None``.
+    """
+
+    proxied: bool = False
+    signed: bool = False
+    features: frozenset[str] = frozenset()
+    last: dict[str, str] = field(default_factory=dict)
+    websocket: WebSocketContext | None = None
+
+
+def set_hold(response: HttpResponseBase, hold: Hold) -> HttpResponseBase:
+    """Ask the middleware to hold ``response`` on the proxy (for function views)."""
+    setattr(response, HOLD_ATTRIBUTE, hold)
+    return response
+
+
+def _plain(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+class GripMiddleware:
+    """Verify ``Grip-Sig``, decode WebSocket-over-HTTP, and write GRIP instructions."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        early = self.process_request(request)
+        if early is not None:
+            return early
+        return self.process_response(request, self.get_response(request))
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        early = self.process_request(request)
+        if early is not None:
+            return early
+        response = await self.get_response(request)  # type: ignore[misc]
+        return self.process_response(request, response)
+
+    # -- in --------------------------------------------------------------------
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        meta = request.META
+        info = GripInfo()
+        request.grip = info  # type: ignore[attr-defined]
+        verifier = grip_settings.verifier
+        token = meta.get("HTTP_GRIP_SIG")
+        if verifier.required:
+            info.signed = info.proxied = bool(token) and verifier.is_valid(token)
+        else:
+            # No key: a proxy cannot be told from a client (checks warn about it).
+            info.proxied = bool(token) or (
+                meta.get("CONTENT_TYPE") == CONTENT_TYPE and "HTTP_CONNECTION_ID" in meta
+            )
+        if info.proxied:
+            if "HTTP_GRIP_FEATURE" in meta:
+                info.features = parse_features(meta["HTTP_GRIP_FEATURE"])
+            if "HTTP_GRIP_LAST" in meta:
+                info.last = parse_grip_last(meta["HTTP_GRIP_LAST"], grip_settings.prefix)
+        content_type = meta.get("CONTENT_TYPE", "")
+        if content_type.startswith(CONTENT_TYPE) and request.method == "POST":
+            return self._open_websocket(request, info)
+        return None
+
+    def _open_websocket(self, request: HttpRequest, info: GripInfo) -> HttpResponse | None:
+        if not info.proxied:
+            return _plain(
+                403,
+                "WebSocket-over-HTTP requests are accepted only from the GRIP proxy "
+                "(Grip-Sig missing or invalid).",
+            )
+        connection_id = request.META.get("HTTP_CONNECTION_ID", "")
+        if not _CONNECTION_ID_RE.fullmatch(connection_id):
+            return _plain(400, "Missing or malformed Connection-Id header.")
+        try:
+            events = decode_events(request.body)
+        except RequestDataTooBig:
+            return _plain(413, "WebSocket-events body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE.")
+        except ProtocolError as exc:
+            return _plain(400, f"Malformed WebSocket-events body: {exc}")
+        extensions = request.META.get("HTTP_SEC_WEBSOCKET_EXTENSIONS", "")
+        info.websocket = WebSocketContext(
+            connection_id,
+            events,
+            meta_from_headers(request.META),
+            grip_extension=any(e.split(";")[0].strip() == "grip" for e in extensions.split(",")),
+            prefix=grip_settings.prefix,
+        )
+        # The signature, not a CSRF token, proves these requests came from the proxy.
+        request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
+        return None
+
+    # -- out -------------------------------------------------------------------
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        info: GripInfo | None = getattr(request, "grip", None)
+        if info is None:
+            return response
+        if info.websocket is not None:
+            return self._finish_websocket(info.websocket, response)
+        hold: Hold | None = getattr(response, HOLD_ATTRIBUTE, None)
+        if hold is None:
+            return response
+        if not info.proxied and (grip_settings.proxy_required or grip_settings.verifier.required):
+            if grip_settings.proxy_required:
+                return _plain(501, "Not Implemented: this endpoint must be reached through a GRIP proxy.")
+            return response  # a direct client gets the first answer, never a hold
+        try:
+            headers = hold_headers(hold, grip_settings.prefix)
+        except GripError as exc:  # pragma: no cover - Hold checks its parts when built
+            logger.error("grip_views: could not write hold for %s: %s", request.path, exc)
+            return _plain(500, "Invalid GRIP hold.")
+        intended = hold.status
+        if intended is not None and intended != 200:
+            response.status_code = 200  # the proxy sends the intended status (Grip-Status)
+        for name, value in headers:
+            response[name] = value
+        return response
+
+    def _finish_websocket(
+        self, ctx: WebSocketContext, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        if response.status_code != 200 or response.streaming:
+            # A refused handshake (or an error): the proxy relays it as such.
+            return response
+        if ctx.opening and not ctx.accepted:
+            return _plain(403, "WebSocket connection was not accepted.")
+        try:
+            headers = ctx.response_headers()
+        except GripError as exc:
+            logger.error("grip_views: bad connection meta on %s: %s", ctx.connection_id, exc)
+            return _plain(500, "Invalid WebSocket connection meta.")
+        body = ctx.response_body()
+        response.content = body  # type: ignore[attr-defined]
+        if response.has_header("Content-Length"):
+            response["Content-Length"] = str(len(body))
+        for name, value in headers:
+            response[name] = value
+        return response
+
+

@@ -1,0 +1,186 @@
+"""``Grip-Sig`` verification: pure, framework-free.
+
+A GRIP proxy signs every request it forwards with a JWT (HS256 with a shared
+secret for Pushpin, ES256 or RS256 with a published key for Fastly Fanout).
+The algorithm is pinned to the type of the key, so neither ``alg: none`` nor
+an HS256 token made with a public key as the secret can pass.
+
+Pushpin signs with claims ``{"iss", "exp": now + 3600}`` in whole seconds, so
+every request forwarded within one second carries the same token. A verifier
+remembers a bounded number of exact tokens that verified, and checks ``exp``
+again on every reuse; a token that failed is never remembered. That makes the
+signature check on the hot path a dictionary look-up.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import jwt
+
+from .exceptions import SignatureError
+
+#: Longest token looked at; Pushpin's are ~130 characters, Fanout's under 1 KiB.
+MAX_TOKEN_LENGTH = 8192
+#: Tokens remembered per verifier (Pushpin makes one per second per instance).
+CACHE_SIZE = 512
+
+
+def algorithm_for_key(key: Any) -> tuple[str, Any]:
+    """Return ``(algorithm, key object)`` for a verification key.
+
+    A PEM public key (text starting with ``-----BEGIN``) or a ``cryptography``
+    public key object selects ES256 or RS256 from its type; any other str or
+    bytes is an HS256 shared secret.
+    """
+    if isinstance(key, str):
+        raw = key.encode()
+    elif isinstance(key, bytes):
+        raw = key
+    else:
+        raw = None
+    if raw is not None and not raw.lstrip().startswith(b"-----BEGIN"):
+        return "HS256", raw
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    public = load_pem_public_key(raw.strip()) if raw is not None else key
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return "ES256", public
+    if isinstance(public, rsa.RSAPublicKey):
+        return "RS256", public
+    raise ValueError(f"unsupported verification key type {type(public).__name__}")
+
+
+class SignatureVerifier:
+    """Checks ``Grip-Sig`` tokens against one or more (key, issuer) pairs."""
+
+    def __init__(self, keys: Iterable[tuple[Any, str | None]], cache_size: int = CACHE_SIZE):
+        self._keys = [(*algorithm_for_key(key), iss) for key, iss in keys]
+        self._cache_size = cache_size
+        self._good: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def required(self) -> bool:
+        """True when some key is configured: only a signed request counts as proxied."""
+        return bool(self._keys)
+
+    def __repr__(self) -> str:
+        algs = ", ".join(alg for alg, _, _ in self._keys) or "none"
+        return f"<SignatureVerifier keys=[{algs}]>"
+
+    def is_valid(self, token: str) -> bool:
+        """True when ``token`` is unexpired and signed by one of the keys."""
+        exp = self._good.get(token)
+        if exp is not None:
+            if exp > time.time():
+                return True
+            self._good.pop(token, None)
+            return False
+        try:
+            self.verify(token)
+        except SignatureError:
+            return False
+        return True
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Verify ``token`` fully and return its claims, or raise :class:`SignatureError`."""
+        if not self._keys:
+            raise SignatureError("no verification key is configured")
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+            raise SignatureError("malformed token")
+        reason = "no key matched"
+        for alg, key, iss in self._keys:
+            try:
+                if alg == "HS256":
+                    claims = _decode_hs256(token, key)
+                else:
+                    claims = jwt.decode(
+                        token,
+                        key,
+                        algorithms=[alg],
+                        options={"verify_exp": False, "verify_aud": False, "verify_iss": False},
+                    )
+            except (jwt.PyJWTError, SignatureError) as exc:
+                reason = getattr(exc, "reason", None) or f"invalid token ({type(exc).__name__})"
+                continue
+            exp = claims.get("exp")
+            if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+                raise SignatureError("token has no numeric exp claim")
+            if exp <= time.time():
+                raise SignatureError("token expired")
+            nbf = claims.get("nbf")
+            if isinstance(nbf, (int, float)) and nbf > time.time():
+                raise SignatureError("token not yet valid")
+            if iss is not None and claims.get("iss") != iss:
+                reason = "wrong issuer"
+                continue
+            self._remember(token, float(exp))
+            return claims
+        raise SignatureError(reason)
+
+    def _remember(self, token: str, exp: float) -> None:
+        with self._lock:
+            while len(self._good) >= self._cache_size:
+                # Oldest first: dicts keep insertion order.
+                self._good.pop(next(iter(self._good)))
+            self._good[token] = exp
+
+
+def _b64url(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _decode_hs256(token: str, key: bytes) -> dict[str, Any]:
+    """Check an HS256 compact JWS and return its claims.
+
+    Done here rather than by PyJWT because PyJWT warns on every call with a
+    secret shorter than 32 bytes, and Pushpin's stock key is ``changeme``
+    (a system check warns about short keys once instead); and because this
+    is the cache-miss path of every proxied request.
+    """
+    try:
+        head_b64, body_b64, sig_b64 = token.split(".")
+        header = json.loads(_b64url(head_b64))
+        signature = _b64url(sig_b64)
+        signing_input = f"{head_b64}.{body_b64}".encode("ascii")
+    except (ValueError, binascii.Error, UnicodeError):
+        raise SignatureError("malformed token") from None
+    if not isinstance(header, dict) or header.get("alg") != "HS256":
+        raise SignatureError("algorithm is not HS256")
+    expected = hmac.new(key, signing_input, hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, signature):
+        raise SignatureError("bad signature")
+    try:
+        claims = json.loads(_b64url(body_b64))
+    except (ValueError, binascii.Error, UnicodeError):
+        raise SignatureError("malformed claims") from None
+    if not isinstance(claims, dict):
+        raise SignatureError("malformed claims")
+    return claims
+
+
+def _b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+_HS256_HEADER = _b64url_encode(b'{"alg":"HS256","typ":"JWT"}')
+
+
+def sign_hs256(claims: dict[str, Any], key: str | bytes) -> str:
+    """An HS256 JWT of ``claims``: what a proxy sends as ``Grip-Sig``, and what
+    authenticates a publish to a proxy configured with ``control_iss``."""
+    raw_key = key.encode() if isinstance(key, str) else key
+    body = _b64url_encode(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{_HS256_HEADER}.{body}"
+    sig = hmac.new(raw_key, signing_input.encode("ascii"), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64url_encode(sig)}"

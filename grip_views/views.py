@@ -1,0 +1,579 @@
+"""Class-based realtime views: streams, Server-Sent Events, long-polls, WebSockets.
+
+Each view answers one short HTTP request from the proxy; the proxy holds the
+client's connection. Views keep no state between requests, so any process
+may answer any request, and a view may be called twice for one client
+(Pushpin re-requests a long-poll when a channel gets its first subscriber).
+
+Hooks take ``(request, *args, **kwargs)`` like Django's handler methods, and
+``self.request``, ``self.args`` and ``self.kwargs`` are set too. A hook may be
+``async def``: the view then runs as an async view under ASGI (sync hooks of
+the same view run in a thread via ``sync_to_async``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import Any, ClassVar
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.decorators import classonlymethod
+from django.utils.functional import classproperty
+from django.views import View
+from gripcontrol import HttpResponseFormat, HttpStreamFormat, WebSocketMessageFormat
+
+from .exceptions import InvalidChannel, RejectConnection
+from .instructions import Channel, ChannelLike, Hold, as_channels
+from .middleware import GripInfo, set_hold
+from .publishing import publish as _publish
+from .sse import format_comment, format_event
+from .websocket import WebSocketContext, parse_close_payload
+
+logger = logging.getLogger(__name__)
+
+#: A step of a view's flow: call ``fn(*args, **kwargs)`` and send back the result.
+_Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+_Flow = Generator[_Call, Any, HttpResponseBase]
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _Call:
+    return fn, args, kwargs
+
+
+def _text_response(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+class GripView(View):
+    """What every realtime view shares: channels, channel authorization, hook running.
+
+    Set ``channels`` for the static case, or override :meth:`channels_for`.
+    """
+
+    #: Channels this view subscribes its clients to.
+    channels: ClassVar[Sequence[ChannelLike]] = ()
+
+    #: Hooks that may be ``async def``; if any is, the view runs as async.
+    hook_names: ClassVar[tuple[str, ...]] = ("channels_for", "can_subscribe", "on_open")
+
+    request: HttpRequest
+
+    @classproperty
+    def view_is_async(cls) -> bool:  # noqa: N805 - Django's spelling
+        return any(iscoroutinefunction(getattr(cls, name, None)) for name in cls.hook_names)
+
+    @classonlymethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:
+        hooks = [n for n in cls.hook_names if iscoroutinefunction(getattr(cls, n, None))]
+        handlers = [
+            m
+            for m in cls.http_method_names
+            if m != "options" and hasattr(cls, m) and not getattr(getattr(cls, m), "_grip_handler", False)
+        ]
+        if hooks and any(not iscoroutinefunction(getattr(cls, m)) for m in handlers):
+            raise ImproperlyConfigured(
+                f"{cls.__qualname__} has async hooks ({', '.join(hooks)}) but sync handlers "
+                f"({', '.join(handlers)}): make those handlers async too."
+            )
+        return super().as_view(**initkwargs)  # type: ignore[no-any-return]
+
+    # -- hooks -------------------------------------------------------------------
+    def channels_for(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Iterable[ChannelLike]:
+        """The channels to subscribe this client to; ``channels`` by default.
+
+        Return names or :class:`~grip_views.Channel` objects (with ``prev_id``
+        for a reliable hold). ``GRIP_PREFIX`` is added later, once.
+        """
+        return self.channels
+
+    def can_subscribe(self, request: HttpRequest, channel: Channel) -> bool:
+        """Whether this request's client may receive ``channel``.
+
+        Every subscription passes here first: a stream's or long-poll's
+        channels, a socket's channels on open and any it joins later. A denied
+        channel is never sent to the proxy. Allows everything by default.
+        """
+        return True
+
+    # -- machinery ---------------------------------------------------------------
+    @property
+    def grip(self) -> GripInfo:
+        """``request.grip``: whether the request was proxied, last ids, features."""
+        info = getattr(self.request, "grip", None)
+        if info is None:
+            raise ImproperlyConfigured(
+                "request.grip is missing: add 'grip_views.middleware.GripMiddleware' to "
+                "MIDDLEWARE (early in the list)."
+            )
+        return info  # type: ignore[no-any-return]
+
+    def _run(self, flow: _Flow) -> Any:
+        """Run a flow, calling hooks directly, or awaiting them for an async view."""
+        if self.view_is_async:
+            return self._run_async(flow)
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value
+            error = None
+            fn, args, kwargs = step
+            try:
+                value = fn(*args, **kwargs)
+            except Exception as exc:
+                value, error = None, exc
+
+    async def _run_async(self, flow: _Flow) -> HttpResponseBase:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            error = None
+            fn, args, kwargs = step
+            try:
+                if iscoroutinefunction(fn):
+                    value = await fn(*args, **kwargs)
+                elif getattr(fn, "__module__", "").startswith("grip_views."):
+                    value = fn(*args, **kwargs)  # our own defaults touch no database
+                else:
+                    value = await sync_to_async(fn)(*args, **kwargs)
+            except Exception as exc:
+                value, error = None, exc
+
+    def _authorized_channels(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[_Call, Any, tuple[tuple[Channel, ...], bool]]:
+        """``(allowed channels, whether any was denied)``."""
+        wanted = as_channels((yield _call(self.channels_for, request, *args, **kwargs)))
+        allowed = []
+        for channel in wanted:
+            if (yield _call(self.can_subscribe, request, channel)):
+                allowed.append(channel)
+            else:
+                logger.info("grip_views: %s denied channel %r", type(self).__qualname__, channel.name)
+        return tuple(allowed), len(allowed) < len(wanted)
+
+    def _as_response(self, value: Any, content_type: str) -> HttpResponseBase:
+        if isinstance(value, HttpResponseBase):
+            return value
+        if value is None:
+            value = b""
+        return HttpResponse(value, content_type=content_type)
+
+    def _hold_flow(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[_Call, Any, tuple[Channel, ...] | HttpResponseBase]:
+        try:
+            channels, denied = yield from self._authorized_channels(request, args, kwargs)
+        except InvalidChannel as exc:
+            return _text_response(400, str(exc))
+        if not channels:
+            if denied:
+                return _text_response(403, "Not allowed to subscribe to this channel.")
+            raise ImproperlyConfigured(
+                f"{type(self).__qualname__} has no channels to hold on: set `channels` or "
+                "override channels_for()."
+            )
+        return channels
+
+
+class GripStreamView(GripView):
+    """HTTP streaming: answer with a first body, then the proxy appends what is
+    published on the view's channels, for as long as the client stays.
+
+    Override :meth:`on_open` for the first body; publish later chunks with
+    :meth:`publish` (or :func:`grip_views.publish` with ``HttpStreamFormat``).
+    """
+
+    content_type: ClassVar[str] = "text/plain; charset=utf-8"
+    #: The first body sent when the stream opens.
+    initial_body: ClassVar[str | bytes] = ""
+    #: Status the client sees (sent as ``Grip-Status`` when not 200).
+    status: ClassVar[int] = 200
+    #: Data the proxy sends when the stream is idle, and how often (>= 20 s).
+    keep_alive: ClassVar[str | bytes | None] = None
+    keep_alive_interval: ClassVar[int] = 20
+    #: A URL the proxy fetches to recover missed messages (reliable streams).
+    next_link: ClassVar[str | None] = None
+    next_link_timeout: ClassVar[int | None] = None
+
+    def get_keep_alive(self) -> str | bytes | None:
+        """The keep-alive data for this request; ``keep_alive`` by default."""
+        return self.keep_alive
+
+    def get_next_link(self) -> str | None:
+        """The next link for this request; ``next_link`` by default."""
+        return self.next_link
+
+    def on_open(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """The first answer: a body (str or bytes) or a whole response.
+
+        Runs once per client connection (and again when the proxy recovers a
+        reliable stream). Raise ``PermissionDenied`` or return a response
+        with another status to refuse; the hold is then not sent.
+        """
+        return self.initial_body
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._stream_flow(request, args, kwargs))
+
+    get._grip_handler = True  # type: ignore[attr-defined]
+
+    def _stream_flow(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Flow:
+        channels = yield from self._hold_flow(request, args, kwargs)
+        if isinstance(channels, HttpResponseBase):
+            return channels
+        response = self._as_response((yield _call(self.on_open, request, *args, **kwargs)), self.content_type)
+        if response.status_code != 200 and response.status_code != self.status:
+            return response  # the view refused: no hold
+        set_hold(
+            response,
+            Hold(
+                "stream",
+                channels,
+                keep_alive=self.get_keep_alive(),
+                keep_alive_interval=self.keep_alive_interval,
+                next_link=self.get_next_link(),
+                next_link_timeout=self.next_link_timeout,
+                status=self.status if self.status != 200 else None,
+            ),
+        )
+        return response
+
+    @classmethod
+    def publish(cls, channel: ChannelLike, content: str | bytes, **options: Any) -> None:
+        """Append ``content`` to every stream held on ``channel``.
+
+        ``options`` are those of :func:`grip_views.publish` (``id``, ``prev_id``,
+        ``blocking``, ``on_commit``...).
+        """
+        _publish(channel, HttpStreamFormat(content), **options)
+
+    @classmethod
+    def publish_close(cls, channel: ChannelLike, **options: Any) -> None:
+        """End every stream held on ``channel``."""
+        _publish(channel, HttpStreamFormat(close=True), **options)
+
+
+class EventStreamView(GripStreamView):
+    """Server-Sent Events: a stream a browser's ``EventSource`` reads unchanged.
+
+    Publish with :meth:`publish_event`; every event is framed (``event:``,
+    ``id:``, one ``data:`` line per line of data). Idle connections get an
+    SSE comment every ``keep_alive_interval`` seconds.
+    """
+
+    content_type = "text/event-stream"
+    keep_alive = format_comment()
+    #: Milliseconds a browser waits before reconnecting (sent on open), or None.
+    retry: ClassVar[int | None] = None
+
+    def on_open(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """The first events sent on open; by default only ``retry`` when set."""
+        return f"retry: {int(self.retry)}\n\n" if self.retry is not None else self.initial_body
+
+    @classmethod
+    def publish_event(
+        cls,
+        channel: ChannelLike,
+        data: Any,
+        *,
+        event: str | None = None,
+        event_id: str | None = None,
+        **options: Any,
+    ) -> None:
+        """Send one event to every ``EventSource`` on ``channel``.
+
+        ``data`` that is not a string is sent as JSON; ``event_id`` becomes the
+        browser's ``lastEventId``.
+        """
+        cls.publish(channel, format_event(data, event=event, id=event_id), **options)
+
+
+class GripLongPollView(GripView):
+    """Long-polling: answer at once when there is something to say, otherwise
+    the proxy holds the request until a publish on the channels, or ``timeout``.
+
+    :meth:`on_open` decides (return ``None`` to hold); :meth:`on_timeout` gives
+    the answer sent when nothing was published in time. Safe to be called
+    twice for one client: Pushpin re-requests when a channel gets its first
+    subscriber.
+    """
+
+    hook_names = ("channels_for", "can_subscribe", "on_open", "on_timeout")
+    content_type: ClassVar[str] = "text/plain; charset=utf-8"
+    #: Seconds the proxy holds the request (Pushpin's minimum is 5).
+    timeout: ClassVar[int] = 55
+    #: The body sent on timeout, unless :meth:`on_timeout` is overridden.
+    timeout_body: ClassVar[str | bytes] = ""
+
+    def get_timeout(self) -> int:
+        """The hold's timeout for this request; ``timeout`` by default."""
+        return self.timeout
+
+    def on_open(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """What to answer right away (body or response), or ``None`` to hold.
+
+        ``request.grip.last`` has the last ids the proxy saw, on a retry.
+        """
+        return None
+
+    def on_timeout(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """The answer the proxy sends if nothing is published before the timeout."""
+        return self.timeout_body
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._poll_flow(request, args, kwargs))
+
+    get._grip_handler = True  # type: ignore[attr-defined]
+
+    def _poll_flow(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Flow:
+        channels = yield from self._hold_flow(request, args, kwargs)
+        if isinstance(channels, HttpResponseBase):
+            return channels
+        now = yield _call(self.on_open, request, *args, **kwargs)
+        if now is not None:
+            return self._as_response(now, self.content_type)
+        response = self._as_response((yield _call(self.on_timeout, request, *args, **kwargs)), self.content_type)
+        set_hold(response, Hold("response", channels, timeout=self.get_timeout()))
+        return response
+
+    @classmethod
+    def publish(
+        cls,
+        channel: ChannelLike,
+        body: str | bytes,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        """Answer every request held on ``channel`` with ``body`` (in ``content_type``)."""
+        all_headers = {"Content-Type": cls.content_type, **(headers or {})}
+        _publish(channel, HttpResponseFormat(code=status, headers=all_headers, body=body), **options)
+
+
+class WebSocketView(GripView):
+    """A WebSocket, served statelessly over HTTP by the proxy.
+
+    By default an opening connection is accepted and subscribed to the view's
+    channels. Override :meth:`on_open` to refuse it (``self.reject()``), send
+    greetings or set ``self.meta``; :meth:`on_message` for each message from
+    the client; :meth:`on_close` for its end. Inside them, use ``send()``,
+    ``subscribe()``, ``unsubscribe()``, ``detach()`` and ``close()``.
+    """
+
+    hook_names = ("channels_for", "can_subscribe", "on_open", "on_message", "on_close")
+    http_method_names = ["post", "get", "options"]
+    #: Origins allowed to open this socket besides the site's own (see checks).
+    allowed_origins: ClassVar[Sequence[str] | None] = None
+
+    # -- hooks -------------------------------------------------------------------
+    def on_open(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        """A client is connecting: refuse it with ``self.reject()``, or prepare it.
+
+        After this hook the connection is accepted (unless you called
+        ``self.accept()`` already, or closed it) and subscribed to
+        :meth:`channels_for`.
+        """
+
+    def on_message(self, request: HttpRequest, message: Any, *args: Any, **kwargs: Any) -> None:
+        """A message from the client: ``str`` for text, ``bytes`` for binary."""
+
+    def on_close(self, request: HttpRequest, code: int | None, *args: Any, **kwargs: Any) -> None:
+        """The client closed (``code`` from its close frame) or vanished (``None``)."""
+
+    # -- verbs -------------------------------------------------------------------
+    @property
+    def ws(self) -> WebSocketContext:
+        """The WebSocket-over-HTTP context of this request."""
+        ctx = self.grip.websocket
+        if ctx is None:
+            raise ImproperlyConfigured("not a WebSocket-over-HTTP request")
+        return ctx
+
+    @property
+    def connection_id(self) -> str:
+        """The proxy's id for this client connection."""
+        return self.ws.connection_id
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """Per-connection values that persist across requests (kept by the proxy)."""
+        return self.ws.meta
+
+    def accept(self, subprotocol: str | None = None) -> None:
+        """Accept the opening connection now (done for you after :meth:`on_open`)."""
+        self.ws.accept(subprotocol)
+
+    def reject(self, reason: str = "", status: int = 403) -> None:
+        """Refuse the connection (failed handshake with ``status``) or, once open, close it."""
+        raise RejectConnection(reason, status=status)
+
+    def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Send a text or a binary message to this client."""
+        if (text_data is None) == (bytes_data is None):
+            raise TypeError("send() takes exactly one of text_data or bytes_data")
+        self.ws.send(text_data if text_data is not None else bytes_data)  # type: ignore[arg-type]
+
+    def subscribe(self, channel: ChannelLike) -> bool:
+        """Subscribe this client to ``channel`` if :meth:`can_subscribe` allows; say whether."""
+        (ch,) = as_channels(channel)
+        if not self._check_sync(self.can_subscribe(self.request, ch)):
+            logger.info("grip_views: %s denied channel %r", type(self).__qualname__, ch.name)
+            return False
+        self.ws.subscribe(ch)
+        return True
+
+    def unsubscribe(self, channel: ChannelLike) -> None:
+        """Stop sending ``channel``'s messages to this client."""
+        self.ws.unsubscribe(channel)
+
+    def detach(self) -> None:
+        """Stop the proxy forwarding this client's later messages to the app."""
+        self.ws.detach()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection with ``code``."""
+        self.ws.close(code, reason)
+
+    def _check_sync(self, value: Any) -> Any:
+        if hasattr(value, "__await__"):
+            raise ImproperlyConfigured(
+                "subscribe() cannot await an async can_subscribe(); subscribe from a hook "
+                "via channels_for() instead."
+            )
+        return value
+
+    # -- dispatch ----------------------------------------------------------------
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return _text_response(
+            426, "This endpoint is a WebSocket: connect with a WebSocket client through the GRIP proxy."
+        )
+
+    get._grip_handler = True  # type: ignore[attr-defined]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if self.grip.websocket is None:
+            return _text_response(
+                400, "Expected WebSocket-over-HTTP events (Content-Type: application/websocket-events)."
+            )
+        return self._run(self._events_flow(request, args, kwargs))
+
+    post._grip_handler = True  # type: ignore[attr-defined]
+
+    def _events_flow(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Flow:
+        ctx = self.ws
+        for event in ctx.events:
+            if ctx.closed and event.type not in ("CLOSE", "DISCONNECT"):
+                continue
+            try:
+                if event.type == "OPEN":
+                    refused = yield from self._open(request, args, kwargs)
+                    if refused is not None:
+                        return refused
+                elif event.type == "TEXT":
+                    try:
+                        text = (event.content or b"").decode("utf-8")
+                    except UnicodeDecodeError:
+                        ctx.close(1007, "invalid UTF-8")
+                        continue
+                    yield from self._message(request, text, args, kwargs)
+                elif event.type == "BINARY":
+                    yield from self._message(request, event.content or b"", args, kwargs)
+                elif event.type == "PING":
+                    ctx.outgoing.append(type(event)("PONG", event.content))
+                elif event.type == "CLOSE":
+                    code, _ = parse_close_payload(event.content)
+                    yield _call(self.on_close, request, code, *args, **kwargs)
+                    if not ctx.closed:
+                        ctx.close(code if code is not None and 1000 <= code <= 4999 and code not in (1004, 1005, 1006, 1015) else 1000)
+                elif event.type == "DISCONNECT":
+                    yield _call(self.on_close, request, None, *args, **kwargs)
+                    ctx.closed = True
+            except RejectConnection as exc:
+                if ctx.opening and not ctx.accepted:
+                    return _text_response(exc.status, exc.reason or "WebSocket connection refused.")
+                ctx.close(exc.code, exc.reason[:100])
+        return HttpResponse()
+
+    def _open(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[_Call, Any, HttpResponseBase | None]:
+        ctx = self.ws
+        if not ctx.opening:
+            return None  # an OPEN in the middle of a batch: not the protocol's, ignore
+        yield _call(self.on_open, request, *args, **kwargs)
+        if ctx.closed and not ctx.accepted:
+            return _text_response(403, "WebSocket connection refused.")
+        try:
+            channels, denied = yield from self._authorized_channels(request, args, kwargs)
+        except InvalidChannel as exc:
+            return _text_response(400, str(exc))
+        if denied and not channels:
+            return _text_response(403, "Not allowed to subscribe to this channel.")
+        ctx.accept(ctx.subprotocol)
+        for channel in channels:
+            ctx.subscribe(channel)
+        return None
+
+    def _message(self, request: HttpRequest, message: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[_Call, Any, None]:
+        yield _call(self.on_message, request, message, *args, **kwargs)
+
+    # -- publishing --------------------------------------------------------------
+    @classmethod
+    def publish(cls, channel: ChannelLike, message: str | bytes, **options: Any) -> None:
+        """Send ``message`` to every socket on ``channel`` (bytes as binary)."""
+        binary = isinstance(message, (bytes, bytearray))
+        _publish(channel, WebSocketMessageFormat(message, binary=binary), **options)
+
+    @classmethod
+    def publish_close(cls, channel: ChannelLike, code: int = 1000, **options: Any) -> None:
+        """Close every socket on ``channel`` with ``code``."""
+        _publish(channel, WebSocketMessageFormat(action="close", code=code), **options)
+
+
+class JsonWebSocketView(WebSocketView):
+    """A WebSocket whose messages are JSON: ``on_message`` gets the decoded value.
+
+    A frame that is not valid JSON text is answered by :meth:`on_invalid_message`
+    (an ``{"error": ...}`` message by default) and never reaches ``on_message``.
+    """
+
+    hook_names = ("channels_for", "can_subscribe", "on_open", "on_message", "on_close", "on_invalid_message")
+
+    def decode_json(self, text: str) -> Any:
+        """Turn a text frame into a value; raise ``ValueError`` if it is not JSON."""
+        return json.loads(text)
+
+    @classmethod
+    def encode_json(cls, content: Any) -> str:
+        """Turn a value into a text frame."""
+        return json.dumps(content, separators=(",", ":"))
+
+    def send_json(self, content: Any) -> None:
+        """Send ``content`` as a JSON text message."""
+        self.send(text_data=self.encode_json(content))
+
+    def on_invalid_message(self, request: HttpRequest, message: str | bytes, error: str, *args: Any, **kwargs: Any) -> None:
+        """A frame that is not JSON text arrived; tell the client what was wrong."""
+        self.send_json({"error": error})
+
+    def _message(self, request: HttpRequest, message: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[_Call, Any, None]:
+        if isinstance(message, bytes):
+            yield _call(self.on_invalid_message, request, message, "expected a JSON text message, got binary", *args, **kwargs)
+            return
+        try:
+            value = self.decode_json(message)
+        except ValueError as exc:
+            yield _call(self.on_invalid_message, request, message, f"invalid JSON: {exc}", *args, **kwargs)
+            return
+        yield _call(self.on_message, request, value, *args, **kwargs)
+
+    @classmethod
+    def publish(cls, channel: ChannelLike, message: Any, **options: Any) -> None:
+        """Send ``message``, encoded as JSON, to every socket on ``channel``."""
+        _publish(channel, WebSocketMessageFormat(cls.encode_json(message)), **options)

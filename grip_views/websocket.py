@@ -1,0 +1,271 @@
+"""WebSocket-over-HTTP: the events codec and the state of one connection.
+
+Framework-free. A GRIP proxy turns a client's WebSocket into HTTP POSTs whose
+bodies are events (``TYPE <hex length>\\r\\n<content>\\r\\n`` or ``TYPE\\r\\n``),
+and reads the events to send back from the response body. The codec here is
+strict (it rejects every truncated or malformed body) and linear in the size
+of its input, both ways.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from .exceptions import ProtocolError
+from .instructions import ChannelLike, as_channel, check_meta
+
+CONTENT_TYPE = "application/websocket-events"
+EVENT_TYPES = ("OPEN", "TEXT", "BINARY", "PING", "PONG", "CLOSE", "DISCONNECT")
+_TYPES = {t.encode("ascii"): t for t in EVENT_TYPES}
+
+
+class WebSocketEvent(NamedTuple):
+    """One WebSocket-over-HTTP event: its type and its content, if any."""
+
+    type: str
+    content: bytes | None = None
+
+
+_HEAD = re.compile(rb"(OPEN|TEXT|BINARY|PING|PONG|CLOSE|DISCONNECT)(?: ([0-9a-fA-F]{1,8}))?\r\n")
+_TYPE_BYTES = {t: t.encode("ascii") for t in EVENT_TYPES}
+_new_event = tuple.__new__
+
+
+def decode_events(body: bytes) -> list[WebSocketEvent]:
+    """Decode a WebSocket-events body; raise :class:`ProtocolError` if malformed.
+
+    Unknown event types, lengths that are not hexadecimal, content that runs
+    past the end of the body and a missing CRLF after the content are all
+    errors, never silently accepted.
+    """
+    if not isinstance(body, bytes):
+        if not isinstance(body, (bytearray, memoryview)):
+            raise ProtocolError("WebSocket-events body must be bytes")
+        body = bytes(body)
+    out: list[WebSocketEvent] = []
+    append = out.append
+    match = _HEAD.match
+    startswith = body.startswith
+    types = _TYPES
+    event = WebSocketEvent
+    end = len(body)
+    start = 0
+    # One regex match per event header, no per-event slicing but the content.
+    while start < end:
+        m = match(body, start)
+        if m is None:
+            raise ProtocolError(_describe_bad_header(body, start))
+        etype, size = m.groups()
+        head = start
+        start = m.end()
+        if size is None:
+            append(_new_event(event, (types[etype], None)))
+            continue
+        stop = start + int(size, 16)
+        if not startswith(b"\r\n", stop):
+            if stop + 2 > end:
+                raise ProtocolError(
+                    f"{types[etype]} at byte {head} says {int(size, 16)} bytes but the body "
+                    "ends first"
+                )
+            raise ProtocolError(f"{types[etype]} at byte {head} is not followed by CRLF")
+        append(_new_event(event, (types[etype], body[start:stop])))
+        start = stop + 2
+    return out
+
+
+def _describe_bad_header(body: bytes, start: int) -> str:
+    at = body.find(b"\r\n", start, start + 64)
+    if at == -1:
+        return f"event at byte {start} has no CRLF after its type"
+    etype, _, size = body[start:at].partition(b" ")
+    if etype not in _TYPES:
+        return f"unknown event type {etype[:32]!r} at byte {start}"
+    return f"bad content length {size[:16]!r} for {etype.decode()} at byte {start}"
+
+
+def encode_events(events: Iterable[WebSocketEvent | tuple[str, bytes | str | None]]) -> bytes:
+    """Encode events into a WebSocket-events body (str content is sent as UTF-8)."""
+    if not isinstance(events, (list, tuple)):
+        events = list(events)
+    tb = _TYPE_BYTES
+    try:
+        # Fast path: known types, bytes content. One bytes object per event,
+        # joined once: linear in the total size.
+        return b"".join(
+            [
+                tb[t] + b"\r\n" if c is None else b"%s %x\r\n%s\r\n" % (tb[t], len(c), c)
+                for t, c in events
+            ]
+        )
+    except (KeyError, TypeError):
+        pass
+    parts: list[bytes] = []
+    for etype, content in events:
+        name = etype.encode("ascii") if isinstance(etype, str) else bytes(etype)
+        if content is None:
+            parts.append(name + b"\r\n")
+            continue
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        parts.append(b"%s %x\r\n%s\r\n" % (name, len(content), bytes(content)))
+    return b"".join(parts)
+
+
+def close_payload(code: int | None, reason: str = "") -> bytes:
+    """The payload of a CLOSE event: a 2-byte code then the UTF-8 reason."""
+    if code is None:
+        return b""
+    if not (1000 <= code <= 4999) or code in (1004, 1005, 1006, 1015):
+        raise ValueError(f"{code} is not a close code a server may send (1000-4999)")
+    return struct.pack(">H", code) + reason.encode("utf-8")[:123]
+
+
+def parse_close_payload(payload: bytes | None) -> tuple[int | None, str]:
+    """The code and reason of a CLOSE event's payload (``None`` when absent)."""
+    if not payload or len(payload) < 2:
+        return None, ""
+    code = struct.unpack(">H", payload[:2])[0]
+    return code, payload[2:].decode("utf-8", "replace")
+
+
+_META_NAME_RE = re.compile(r"[a-z0-9_]{1,64}")
+
+
+def meta_from_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Connection meta from WSGI-style ``HTTP_META_*`` keys, names lower-cased."""
+    return {
+        key[10:].lower(): value
+        for key, value in headers.items()
+        if key.startswith("HTTP_META_") and _META_NAME_RE.fullmatch(key[10:].lower())
+    }
+
+
+class WebSocketContext:
+    """One WebSocket-over-HTTP request: the events received and the reply being built.
+
+    It is built by the middleware and lives for one request; what must outlive
+    the request is kept by the proxy: subscriptions, and ``meta`` (sent back as
+    ``Set-Meta-*`` headers and returned as ``Meta-*`` headers on later requests).
+    """
+
+    def __init__(
+        self,
+        connection_id: str,
+        events: list[WebSocketEvent],
+        meta: Mapping[str, str] | None = None,
+        *,
+        grip_extension: bool = True,
+        prefix: str = "",
+    ) -> None:
+        self.connection_id = connection_id
+        self.events = events
+        self.grip_extension = grip_extension
+        self.prefix = prefix
+        self.opening = bool(events) and events[0].type == "OPEN"
+        self.accepted = False
+        self.rejected = False
+        self.closed = False
+        self.close_code: int | None = None
+        self.subprotocol: str | None = None
+        self.meta: dict[str, str] = dict(meta or {})
+        self._meta_in = dict(self.meta)
+        self.outgoing: list[WebSocketEvent] = []
+
+    def __repr__(self) -> str:
+        return f"<WebSocketContext {self.connection_id!r} events={len(self.events)}>"
+
+    # -- replies ------------------------------------------------------------
+    def accept(self, subprotocol: str | None = None) -> None:
+        """Accept an opening connection (answer its OPEN with OPEN)."""
+        if self.opening:
+            self.accepted = True
+            self.subprotocol = subprotocol
+
+    def send(self, data: str | bytes, *, binary: bool | None = None) -> None:
+        """Send a message to this client: ``str`` as text, ``bytes`` as binary."""
+        if binary is None:
+            binary = isinstance(data, (bytes, bytearray))
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        if self.grip_extension:
+            payload = b"m:" + payload
+        self.outgoing.append(WebSocketEvent("BINARY" if binary else "TEXT", payload))
+
+    def send_control(self, message: dict[str, Any]) -> None:
+        """Send a GRIP control message to the proxy (needs the grip extension)."""
+        if not self.grip_extension:
+            raise ProtocolError(
+                "the proxy did not offer the 'grip' WebSocket extension: control messages "
+                "(subscribe, detach...) cannot be sent"
+            )
+        self.outgoing.append(
+            WebSocketEvent("TEXT", b"c:" + json.dumps(message, separators=(",", ":")).encode())
+        )
+
+    def subscribe(self, channel: ChannelLike) -> None:
+        """Subscribe this connection to a channel (prefix applied once, here)."""
+        ch = as_channel(channel)
+        msg: dict[str, Any] = {"type": "subscribe", "channel": self.prefix + ch.name}
+        if ch.filters:
+            msg["filters"] = list(ch.filters)
+        self.send_control(msg)
+
+    def unsubscribe(self, channel: ChannelLike) -> None:
+        """Unsubscribe this connection from a channel."""
+        ch = as_channel(channel)
+        self.send_control({"type": "unsubscribe", "channel": self.prefix + ch.name})
+
+    def detach(self) -> None:
+        """Stop the proxy sending this connection's later messages to the app."""
+        self.send_control({"type": "detach"})
+
+    def keep_alive(self, content: str | bytes, timeout: int = 20) -> None:
+        """Have the proxy send ``content`` when the connection is idle ``timeout`` s."""
+        msg: dict[str, Any] = {"type": "keep-alive", "timeout": int(timeout)}
+        if isinstance(content, bytes):
+            import base64
+
+            msg["content-bin"] = base64.b64encode(content).decode("ascii")
+        else:
+            msg["content"] = content
+        self.send_control(msg)
+
+    def ping(self, data: bytes = b"") -> None:
+        """Send a WebSocket ping to the client."""
+        self.outgoing.append(WebSocketEvent("PING", data or None))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection with ``code`` (1000, normal closure, by default)."""
+        if not self.closed:
+            self.outgoing.append(WebSocketEvent("CLOSE", close_payload(code, reason)))
+            self.closed = True
+            self.close_code = code
+
+    # -- encoding -----------------------------------------------------------
+    def meta_changes(self) -> dict[str, str]:
+        """Meta entries set or changed during this request (removed ones map to '')."""
+        check_meta(self.meta, "connection meta")
+        changes = {k: v for k, v in self.meta.items() if self._meta_in.get(k) != v}
+        changes.update({k: "" for k in self._meta_in if k not in self.meta})
+        return changes
+
+    def response_headers(self) -> list[tuple[str, str]]:
+        """Headers of the reply: content type, grip extension, ``Set-Meta-*``."""
+        headers = [("Content-Type", CONTENT_TYPE)]
+        if self.accepted and self.grip_extension:
+            headers.append(("Sec-WebSocket-Extensions", "grip"))
+        if self.accepted and self.subprotocol:
+            headers.append(("Sec-WebSocket-Protocol", self.subprotocol))
+        for name, value in self.meta_changes().items():
+            headers.append(("Set-Meta-" + name.replace("_", "-").title(), value))
+        return headers
+
+    def response_body(self) -> bytes:
+        """The reply's events: OPEN first when accepting, then what was sent."""
+        if self.accepted:
+            return encode_events([WebSocketEvent("OPEN"), *self.outgoing])
+        return encode_events(self.outgoing)
