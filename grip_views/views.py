@@ -26,9 +26,11 @@ from django.utils.functional import classproperty
 from django.views import View
 from gripcontrol import HttpResponseFormat, HttpStreamFormat, WebSocketMessageFormat
 
+from .conf import grip_settings
 from .exceptions import InvalidChannel, RejectConnection
 from .instructions import Channel, ChannelLike, Hold, as_channels
 from .middleware import GripInfo, set_hold
+from .origins import origin_allowed
 from .publishing import publish as _publish
 from .sse import format_comment, format_event
 from .websocket import WebSocketContext, parse_close_payload
@@ -370,8 +372,13 @@ class WebSocketView(GripView):
 
     hook_names = ("channels_for", "can_subscribe", "on_open", "on_message", "on_close")
     http_method_names = ["post", "get", "options"]
-    #: Origins allowed to open this socket besides the site's own (see checks).
-    allowed_origins: ClassVar[Sequence[str] | None] = None
+    #: Origins allowed to open this socket besides the site's own hosts, added
+    #: to ``GRIP_WEBSOCKET_ALLOWED_ORIGINS``; ``["*"]`` allows every site.
+    allowed_origins: ClassVar[Sequence[str]] = ()
+
+    def get_allowed_origins(self) -> Sequence[str]:
+        """Extra page origins allowed to open this socket (see :mod:`grip_views.origins`)."""
+        return [*(grip_settings.websocket_allowed_origins or ()), *self.allowed_origins]
 
     # -- hooks -------------------------------------------------------------------
     def on_open(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
@@ -506,6 +513,13 @@ class WebSocketView(GripView):
         ctx = self.ws
         if not ctx.opening:
             return None  # an OPEN in the middle of a batch: not the protocol's, ignore
+        if not origin_allowed(request, self.get_allowed_origins()):
+            logger.warning(
+                "grip_views: refused WebSocket from origin %r on %s",
+                request.META.get("HTTP_ORIGIN"),
+                request.path,
+            )
+            return _text_response(403, "This page's origin may not open this WebSocket.")
         yield _call(self.on_open, request, *args, **kwargs)
         if ctx.closed and not ctx.accepted:
             return _text_response(403, "WebSocket connection refused.")
