@@ -300,7 +300,7 @@ class GripSettings:
     @property
     def publish_backend(self) -> type:
         """``GRIP_PUBLISH_BACKEND``: the publisher class (dotted path or class)."""
-        value = getattr(django_settings, "GRIP_PUBLISH_BACKEND", "grip_views.publish.HttpPublisher")
+        value = getattr(django_settings, "GRIP_PUBLISH_BACKEND", "grip_views.publishing.HttpPublisher")
         cls = _import_setting(value, "GRIP_PUBLISH_BACKEND")
         if not isinstance(cls, type):
             raise GripConfigurationError("GRIP_PUBLISH_BACKEND must name a class.")

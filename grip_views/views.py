@@ -422,8 +422,12 @@ class WebSocketView(GripView):
         """Refuse the connection (failed handshake with ``status``) or, once open, close it."""
         raise RejectConnection(reason, status=status)
 
-    def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Send a text or a binary message to this client."""
+    def send(self, text_data: str | bytes | None = None, bytes_data: bytes | None = None) -> None:
+        """Send a message to this client: text (``str``) or binary (``bytes``).
+
+        ``send("hi")``, ``send(b"\\x00")``, or Channels' spelling
+        ``send(text_data=...)`` / ``send(bytes_data=...)``.
+        """
         if (text_data is None) == (bytes_data is None):
             raise TypeError("send() takes exactly one of text_data or bytes_data")
         self.ws.send(text_data if text_data is not None else bytes_data)  # type: ignore[arg-type]

@@ -1,0 +1,67 @@
+"""Settings of the grip_views demo.
+
+GRIP_URL comes from the environment when set, so the demo can be pointed at
+any Pushpin; `python demo/run.py` starts one whose key matches the default.
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+#: The key Pushpin signs requests with (its sig_key) and we publish with.
+DEMO_GRIP_KEY = os.environ.get("DEMO_GRIP_KEY", "demo-key-change-me-0123456789abcdef")
+GRIP_URL = os.environ.get("GRIP_URL", f"http://127.0.0.1:5561/?iss=pushpin&key={DEMO_GRIP_KEY}")
+# A request that did not come through the proxy gets 501 instead of a hold.
+GRIP_PROXY_REQUIRED = True
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "grip_views",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "grip_views.middleware.GripMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
+ROOT_URLCONF = "demo.urls"
+WSGI_APPLICATION = "demo.wsgi.application"
+ASGI_APPLICATION = "demo.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("DEMO_DB", str(BASE_DIR / "db.sqlite3")),
+    }
+}
+
+USE_TZ = True
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGGING = {
+    "version": 1,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"grip_views": {"handlers": ["console"], "level": "INFO"}},
+}

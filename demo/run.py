@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+"""Run the grip_views demo: Pushpin in front of Django's dev server, one command.
+
+    python demo/run.py [--port 7999] [--django-port 8000] [--publish-port 5561]
+
+Installs what is missing (the package itself with pip; Pushpin with apt-get
+when run as root on Debian/Ubuntu, otherwise it prints the exact command),
+generates Pushpin's config from the demo's settings, starts both, prints the
+URLs, and stops both (by the PIDs it started) on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def ensure_python_packages() -> None:
+    try:
+        import django  # noqa: F401
+        import gripcontrol  # noqa: F401
+        import jwt  # noqa: F401
+    except ImportError:
+        print("Installing grip_views and its dependencies with pip ...", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{ROOT}[drf]"], check=True)
+
+
+def ensure_pushpin() -> None:
+    from grip_views.testing.pushpin import PushpinNotInstalled, find_pushpin, install_pushpin
+
+    if find_pushpin():
+        return
+    print("Pushpin is not installed; trying: apt-get update && apt-get install -y pushpin", flush=True)
+    try:
+        install_pushpin()
+    except PushpinNotInstalled as exc:
+        sys.exit(f"{exc}\n(run that as root, or install Pushpin from https://pushpin.org, then run me again)")
+
+
+def wait_for(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urlopen(url, timeout=1).close()  # noqa: S310 - our own loopback server
+            return
+        except URLError as exc:
+            if getattr(exc, "code", None):  # an HTTP error status: the server answers
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=7999, help="Pushpin's client port (default 7999)")
+    parser.add_argument("--django-port", type=int, default=8000, help="Django's port (default 8000)")
+    parser.add_argument("--publish-port", type=int, default=5561, help="Pushpin's publish port (default 5561)")
+    args = parser.parse_args(argv)
+
+    sys.path[:0] = [str(HERE), str(ROOT)]
+    ensure_python_packages()
+    ensure_pushpin()
+    from grip_views.testing.pushpin import Pushpin
+
+    key = os.environ.get("DEMO_GRIP_KEY", "demo-key-change-me-0123456789abcdef")
+    env = {
+        **os.environ,
+        "DEMO_GRIP_KEY": key,
+        "GRIP_URL": f"http://127.0.0.1:{args.publish_port}/?iss=pushpin&key={key}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    manage = [sys.executable, str(HERE / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env)
+
+    pushpin = Pushpin(
+        backend=f"127.0.0.1:{args.django_port}",
+        sig_key=key,
+        http_port=args.port,
+        publish_port=args.publish_port,
+    )
+    django = subprocess.Popen(
+        [*manage, "runserver", f"127.0.0.1:{args.django_port}", "--noreload"], env=env
+    )
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        print("\nStopping Pushpin and Django ...", flush=True)
+        pushpin.stop()
+        if django.poll() is None:
+            django.terminate()
+            try:
+                django.wait(10)
+            except subprocess.TimeoutExpired:
+                django.kill()
+
+    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
+    try:
+        pushpin.start()
+        wait_for(f"http://127.0.0.1:{args.django_port}/")
+        base = pushpin.url
+        print(
+            f"""
+grip_views demo is running (Ctrl-C stops it).
+  Live page (SSE + WebSocket): {base}/
+  HTTP stream:   curl -N {base}/stream/
+      publish:   curl -d data=hello {base}/stream/
+  WebSocket echo: {pushpin.ws_url}/echo/
+      broadcast: curl -d data=hi {base}/broadcast/
+  SSE event:     curl -d data=hi {base}/events/
+  Pushpin publish endpoint: {pushpin.publish_url}   Django itself: http://127.0.0.1:{args.django_port}/
+""",
+            flush=True,
+        )
+        while django.poll() is None:
+            pushpin.assert_alive()
+            time.sleep(0.5)
+        print(f"Django exited with status {django.returncode}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
