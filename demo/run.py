@@ -51,7 +51,7 @@ def wait_for(url: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urlopen(url, timeout=1).close()  # noqa: S310 - our own loopback server
+            urlopen(url, timeout=1).close()
             return
         except URLError as exc:
             if getattr(exc, "code", None):  # an HTTP error status: the server answers
@@ -63,10 +63,14 @@ def wait_for(url: str, timeout: float = 20.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, default=7999, help="Pushpin's client port (default 7999)")
     parser.add_argument("--django-port", type=int, default=8000, help="Django's port (default 8000)")
-    parser.add_argument("--publish-port", type=int, default=5561, help="Pushpin's publish port (default 5561)")
+    parser.add_argument(
+        "--publish-port", type=int, default=5561, help="Pushpin's publish port (default 5561)"
+    )
     args = parser.parse_args(argv)
 
     sys.path[:0] = [str(HERE), str(ROOT)]
@@ -90,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         http_port=args.port,
         publish_port=args.publish_port,
     )
-    django = subprocess.Popen(
-        [*manage, "runserver", f"127.0.0.1:{args.django_port}", "--noreload"], env=env
-    )
+    django = subprocess.Popen([*manage, "runserver", f"127.0.0.1:{args.django_port}", "--noreload"], env=env)
     stopping = False
 
     def stop(*_: object) -> None:

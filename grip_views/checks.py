@@ -56,7 +56,7 @@ _SETTINGS: list[tuple[str, str, Callable[[], Any], str]] = [
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Each GRIP setting has the right shape; keys parse; the middleware is installed."""
     messages: list[CheckMessage] = []
-    for check_id, names, read, hint in _SETTINGS:
+    for check_id, _names, read, hint in _SETTINGS:
         try:
             read()
         except GripConfigurationError as exc:
@@ -83,17 +83,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                         id="grip_views.W001",
                     )
                 )
-            short = [
-                p
-                for p in grip_settings.proxies
-                if _is_short_secret(p.signing_key)
-            ]
+            short = [p for p in grip_settings.proxies if _is_short_secret(p.signing_key)]
             if short and not settings.DEBUG:
                 messages.append(
                     Warning(
                         "A GRIP proxy key is shorter than 32 bytes: an HS256 secret that short "
                         "can be guessed offline from one Grip-Sig.",
-                        hint="Set a random sig_key of 32+ characters in pushpin.conf and in GRIP_PROXIES/GRIP_URL.",
+                        hint="Set a random sig_key of 32+ characters in pushpin.conf and in "
+                        "GRIP_PROXIES/GRIP_URL.",
                         id="grip_views.W002",
                     )
                 )

@@ -89,8 +89,7 @@ def _redact(url: str) -> str:
 def _check_proxy(entry: object, where: str) -> Proxy:
     if not isinstance(entry, Mapping):
         raise GripConfigurationError(
-            f"{where} must be a dict with keys among {sorted(PROXY_KEYS)}, got "
-            f"{type(entry).__name__}."
+            f"{where} must be a dict with keys among {sorted(PROXY_KEYS)}, got {type(entry).__name__}."
         )
     unknown = set(entry) - PROXY_KEYS
     if unknown:
@@ -102,8 +101,7 @@ def _check_proxy(entry: object, where: str) -> Proxy:
         parsed = urlparse(uri) if isinstance(uri, str) else None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise GripConfigurationError(
-                f"{where}['control_uri'] must be an http(s) URL such as "
-                f"'http://127.0.0.1:5561', got {uri!r}."
+                f"{where}['control_uri'] must be an http(s) URL such as 'http://127.0.0.1:5561', got {uri!r}."
             )
     for name in ("key", "verify_key"):
         value = entry.get(name)
@@ -118,8 +116,7 @@ def _check_proxy(entry: object, where: str) -> Proxy:
             raise GripConfigurationError(f"{where}[{name!r}] must be a string.")
     if uri is None and entry.get("key") is None and entry.get("verify_key") is None:
         raise GripConfigurationError(
-            f"{where} needs a 'control_uri' to publish to, or a 'key'/'verify_key' "
-            f"to verify Grip-Sig with."
+            f"{where} needs a 'control_uri' to publish to, or a 'key'/'verify_key' to verify Grip-Sig with."
         )
     return Proxy(
         control_uri=uri.rstrip("/") if isinstance(uri, str) else None,
@@ -135,9 +132,7 @@ def _import_setting(value: object, setting: str) -> Any:
         try:
             return import_string(value)
         except ImportError as exc:
-            raise GripConfigurationError(
-                f"{setting} = {value!r} could not be imported: {exc}."
-            ) from None
+            raise GripConfigurationError(f"{setting} = {value!r} could not be imported: {exc}.") from None
     return value
 
 
@@ -175,9 +170,7 @@ class GripSettings:
         if raw is None:
             raw = []
         if not isinstance(raw, (list, tuple)):
-            raise GripConfigurationError(
-                f"GRIP_PROXIES must be a list of dicts, got {type(raw).__name__}."
-            )
+            raise GripConfigurationError(f"GRIP_PROXIES must be a list of dicts, got {type(raw).__name__}.")
         proxies = [_check_proxy(entry, f"GRIP_PROXIES[{i}]") for i, entry in enumerate(raw)]
         url = getattr(django_settings, "GRIP_URL", None)
         if url:
@@ -186,17 +179,15 @@ class GripSettings:
         if verify_key is not None:
             if not _is_key(verify_key):
                 raise GripConfigurationError(
-                    "GRIP_VERIFY_KEY must be a non-empty str or bytes (a shared secret or "
-                    "a PEM public key)."
+                    "GRIP_VERIFY_KEY must be a non-empty str or bytes (a shared secret or a PEM public key)."
                 )
-            proxies = [
-                p if p.verify_key is not None else _with_verify_key(p, verify_key) for p in proxies
-            ]
+            proxies = [p if p.verify_key is not None else _with_verify_key(p, verify_key) for p in proxies]
         return tuple(proxies)
 
     @property
     def verify_keys(self) -> tuple[tuple[str | bytes, str | None], ...]:
         """The distinct (key, issuer) pairs that may sign a proxied request."""
+
         def build() -> tuple[tuple[str | bytes, str | None], ...]:
             seen: dict[tuple[str | bytes, str | None], None] = {}
             for p in self.proxies:
@@ -209,6 +200,7 @@ class GripSettings:
     @property
     def verifier(self) -> Any:
         """The :class:`~grip_views.signature.SignatureVerifier` for ``verify_keys``."""
+
         def build() -> Any:
             from .signature import SignatureVerifier
 
@@ -314,9 +306,7 @@ class GripSettings:
             return None
         handler = _import_setting(value, "GRIP_PUBLISH_ERROR_HANDLER")
         if not callable(handler):
-            raise GripConfigurationError(
-                "GRIP_PUBLISH_ERROR_HANDLER must be a callable or its dotted path."
-            )
+            raise GripConfigurationError("GRIP_PUBLISH_ERROR_HANDLER must be a callable or its dotted path.")
         return handler  # type: ignore[no-any-return]
 
     @property
@@ -327,8 +317,10 @@ class GripSettings:
         value = getattr(django_settings, "GRIP_WEBSOCKET_ALLOWED_ORIGINS", None)
         if value is None:
             return None
-        if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, str) for v in value
+        if (
+            isinstance(value, str)
+            or not isinstance(value, (list, tuple))
+            or not all(isinstance(v, str) for v in value)
         ):
             raise GripConfigurationError(
                 "GRIP_WEBSOCKET_ALLOWED_ORIGINS must be a list of origins such as "

@@ -54,11 +54,9 @@ class RejectConnection(GripError):
 class PublishFailure:
     """One proxy that refused or failed a publish of some channels."""
 
-    __slots__ = ("proxy", "channels", "reason", "status")
+    __slots__ = ("channels", "proxy", "reason", "status")
 
-    def __init__(
-        self, proxy: str, channels: Sequence[str], reason: str, status: int | None = None
-    ) -> None:
+    def __init__(self, proxy: str, channels: Sequence[str], reason: str, status: int | None = None) -> None:
         self.proxy = proxy
         self.channels = tuple(channels)
         self.reason = reason

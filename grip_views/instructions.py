@@ -34,7 +34,12 @@ def check_channel_name(name: object, *, setting: str | None = None) -> str:
     A channel name is 1 to 1024 printable ASCII characters without space,
     ``,``, ``;``, ``"`` or ``\\``: those delimit ``Grip-Channel`` values.
     """
-    if not isinstance(name, str) or not name or len(name) > MAX_CHANNEL_LENGTH or not _TOKEN_RE.fullmatch(name):
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > MAX_CHANNEL_LENGTH
+        or not _TOKEN_RE.fullmatch(name)
+    ):
         where = f"{setting} " if setting else "channel name "
         raise InvalidChannel(
             f"{where}{name!r} is not valid: use 1-{MAX_CHANNEL_LENGTH} printable ASCII "
@@ -152,14 +157,21 @@ class Hold:
         if not self.channels:
             raise InvalidHold("a hold needs at least one channel")
         if self.timeout is not None:
-            if isinstance(self.timeout, bool) or not isinstance(self.timeout, int) or self.timeout < MIN_TIMEOUT:
+            if (
+                isinstance(self.timeout, bool)
+                or not isinstance(self.timeout, int)
+                or self.timeout < MIN_TIMEOUT
+            ):
                 raise InvalidHold(
                     f"hold timeout must be a whole number of seconds >= {MIN_TIMEOUT} "
                     f"(Pushpin's minimum), got {self.timeout!r}"
                 )
         if self.keep_alive is not None:
             encode_keep_alive(self.keep_alive)
-            if not isinstance(self.keep_alive_interval, int) or self.keep_alive_interval < MIN_KEEP_ALIVE_INTERVAL:
+            if (
+                not isinstance(self.keep_alive_interval, int)
+                or self.keep_alive_interval < MIN_KEEP_ALIVE_INTERVAL
+            ):
                 raise InvalidHold(
                     f"keep-alive interval must be >= {MIN_KEEP_ALIVE_INTERVAL} s (Pushpin's "
                     f"minimum), got {self.keep_alive_interval!r}"
@@ -227,7 +239,7 @@ def parse_grip_last(value: str | None, prefix: str = "") -> dict[str, str]:
             if key == "last-id":
                 last_id = val.strip().strip('"')
         if last_id is not None:
-            out[name[len(prefix):]] = last_id
+            out[name[len(prefix) :]] = last_id
     return out
 
 

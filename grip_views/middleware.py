@@ -140,9 +140,7 @@ class GripMiddleware:
         return None
 
     # -- out -------------------------------------------------------------------
-    def process_response(
-        self, request: HttpRequest, response: HttpResponseBase
-    ) -> HttpResponseBase:
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         info: GripInfo | None = getattr(request, "grip", None)
         if info is None:
             return response
@@ -167,9 +165,7 @@ class GripMiddleware:
             response[name] = value
         return response
 
-    def _finish_websocket(
-        self, ctx: WebSocketContext, response: HttpResponseBase
-    ) -> HttpResponseBase:
+    def _finish_websocket(self, ctx: WebSocketContext, response: HttpResponseBase) -> HttpResponseBase:
         if response.status_code != 200 or response.streaming:
             # A refused handshake (or an error): the proxy relays it as such.
             return response
@@ -187,5 +183,3 @@ class GripMiddleware:
         for name, value in headers:
             response[name] = value
         return response
-
-

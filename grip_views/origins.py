@@ -48,7 +48,8 @@ def origin_allowed(request: HttpRequest, extra: Iterable[str] = ()) -> bool:
     for trusted in [*getattr(settings, "CSRF_TRUSTED_ORIGINS", []), *extra]:
         t = urlsplit(trusted)
         if t.scheme == parts.scheme and (
-            t.netloc.lower() == netloc or (t.netloc.startswith("*") and is_same_domain(netloc, t.netloc[1:].lower()))
+            t.netloc.lower() == netloc
+            or (t.netloc.startswith("*") and is_same_domain(netloc, t.netloc[1:].lower()))
         ):
             return True
     return False

@@ -233,9 +233,7 @@ class HttpPublisher(Publisher):
         for server in self.servers:
             status, reason = server.post(body)
             if status != 200:
-                failures.append(
-                    PublishFailure(server.uri, [c for c, _ in batch], reason, status)
-                )
+                failures.append(PublishFailure(server.uri, [c for c, _ in batch], reason, status))
         return failures
 
     def publish_items(self, items: Sequence[Mapping[str, Any]], blocking: bool = True) -> None:
@@ -280,9 +278,7 @@ class HttpPublisher(Publisher):
         with self._lock:
             if self._worker is None or not self._worker.is_alive():
                 self._closed = False
-                self._worker = threading.Thread(
-                    target=self._run, name="grip-views-publisher", daemon=True
-                )
+                self._worker = threading.Thread(target=self._run, name="grip-views-publisher", daemon=True)
                 self._worker.start()
 
     def _run(self) -> None:
@@ -354,9 +350,7 @@ class HttpPublisher(Publisher):
         if self._worker is not None and self._worker.is_alive():
             if not self.flush(self.timeout * 2 if timeout is None else timeout):
                 lost = self._queue.qsize()
-                logger.error(
-                    "grip_views: %d queued publish(es) were not sent before shutdown", lost
-                )
+                logger.error("grip_views: %d queued publish(es) were not sent before shutdown", lost)
             try:
                 self._queue.put_nowait(_STOP)  # type: ignore[arg-type]
             except queue.Full:
@@ -374,7 +368,7 @@ _publisher_lock = threading.Lock()
 def get_publisher() -> Publisher:
     """The process's publisher, built from the settings on first use."""
     global _publisher
-    pub = _publisher
+    pub: Publisher | None = _publisher
     if pub is None:
         with _publisher_lock:
             pub = _publisher
@@ -389,9 +383,9 @@ def get_publisher() -> Publisher:
                         error_handler=grip_settings.publish_error_handler,
                     )
                 else:
-                    pub = cls()
+                    pub = cls()  # type: ignore[assignment]
                 _publisher = pub
-    return pub
+    return pub  # type: ignore[return-value]
 
 
 def reset_publisher() -> None:

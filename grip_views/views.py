@@ -65,11 +65,11 @@ class GripView(View):
     request: HttpRequest
 
     @classproperty
-    def view_is_async(cls) -> bool:  # noqa: N805 - Django's spelling
+    def view_is_async(cls) -> bool:  # noqa: N805 - as Django spells it
         return any(iscoroutinefunction(getattr(cls, name, None)) for name in cls.hook_names)
 
     @classonlymethod
-    def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:
+    def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:  # noqa: N805
         hooks = [n for n in cls.hook_names if iscoroutinefunction(getattr(cls, n, None))]
         handlers = [
             m
@@ -151,7 +151,9 @@ class GripView(View):
             except Exception as exc:
                 value, error = None, exc
 
-    def _authorized_channels(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[_Call, Any, tuple[tuple[Channel, ...], bool]]:
+    def _authorized_channels(
+        self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Generator[_Call, Any, tuple[tuple[Channel, ...], bool]]:
         """``(allowed channels, whether any was denied)``."""
         wanted = as_channels((yield _call(self.channels_for, request, *args, **kwargs)))
         allowed = []
@@ -169,7 +171,9 @@ class GripView(View):
             value = b""
         return HttpResponse(value, content_type=content_type)
 
-    def _hold_flow(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[_Call, Any, tuple[Channel, ...] | HttpResponseBase]:
+    def _hold_flow(
+        self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Generator[_Call, Any, tuple[Channel, ...] | HttpResponseBase]:
         try:
             channels, denied = yield from self._authorized_channels(request, args, kwargs)
         except InvalidChannel as exc:
@@ -307,7 +311,7 @@ class GripLongPollView(GripView):
     subscriber.
     """
 
-    hook_names = ("channels_for", "can_subscribe", "on_open", "on_timeout")
+    hook_names: ClassVar[tuple[str, ...]] = ("channels_for", "can_subscribe", "on_open", "on_timeout")
     content_type: ClassVar[str] = "text/plain; charset=utf-8"
     #: Seconds the proxy holds the request (Pushpin's minimum is 5).
     timeout: ClassVar[int] = 55
@@ -341,7 +345,9 @@ class GripLongPollView(GripView):
         now = yield _call(self.on_open, request, *args, **kwargs)
         if now is not None:
             return self._as_response(now, self.content_type)
-        response = self._as_response((yield _call(self.on_timeout, request, *args, **kwargs)), self.content_type)
+        response = self._as_response(
+            (yield _call(self.on_timeout, request, *args, **kwargs)), self.content_type
+        )
         set_hold(response, Hold("response", channels, timeout=self.get_timeout()))
         return response
 
@@ -370,7 +376,13 @@ class WebSocketView(GripView):
     ``subscribe()``, ``unsubscribe()``, ``detach()`` and ``close()``.
     """
 
-    hook_names = ("channels_for", "can_subscribe", "on_open", "on_message", "on_close")
+    hook_names: ClassVar[tuple[str, ...]] = (
+        "channels_for",
+        "can_subscribe",
+        "on_open",
+        "on_message",
+        "on_close",
+    )
     http_method_names = ["post", "get", "options"]
     #: Origins allowed to open this socket besides the site's own hosts, added
     #: to ``GRIP_WEBSOCKET_ALLOWED_ORIGINS``; ``["*"]`` allows every site.
@@ -503,7 +515,13 @@ class WebSocketView(GripView):
                     code, _ = parse_close_payload(event.content)
                     yield _call(self.on_close, request, code, *args, **kwargs)
                     if not ctx.closed:
-                        ctx.close(code if code is not None and 1000 <= code <= 4999 and code not in (1004, 1005, 1006, 1015) else 1000)
+                        ctx.close(
+                            code
+                            if code is not None
+                            and 1000 <= code <= 4999
+                            and code not in (1004, 1005, 1006, 1015)
+                            else 1000
+                        )
                 elif event.type == "DISCONNECT":
                     yield _call(self.on_close, request, None, *args, **kwargs)
                     ctx.closed = True
@@ -513,7 +531,9 @@ class WebSocketView(GripView):
                 ctx.close(exc.code, exc.reason[:100])
         return HttpResponse()
 
-    def _open(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[_Call, Any, HttpResponseBase | None]:
+    def _open(
+        self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Generator[_Call, Any, HttpResponseBase | None]:
         ctx = self.ws
         if not ctx.opening:
             return None  # an OPEN in the middle of a batch: not the protocol's, ignore
@@ -538,7 +558,9 @@ class WebSocketView(GripView):
             ctx.subscribe(channel)
         return None
 
-    def _message(self, request: HttpRequest, message: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[_Call, Any, None]:
+    def _message(
+        self, request: HttpRequest, message: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Generator[_Call, Any, None]:
         yield _call(self.on_message, request, message, *args, **kwargs)
 
     # -- publishing --------------------------------------------------------------
@@ -561,7 +583,10 @@ class JsonWebSocketView(WebSocketView):
     (an ``{"error": ...}`` message by default) and never reaches ``on_message``.
     """
 
-    hook_names = ("channels_for", "can_subscribe", "on_open", "on_message", "on_close", "on_invalid_message")
+    hook_names: ClassVar[tuple[str, ...]] = (
+        *WebSocketView.hook_names,
+        "on_invalid_message",
+    )
 
     def decode_json(self, text: str) -> Any:
         """Turn a text frame into a value; raise ``ValueError`` if it is not JSON."""
@@ -576,13 +601,24 @@ class JsonWebSocketView(WebSocketView):
         """Send ``content`` as a JSON text message."""
         self.send(text_data=self.encode_json(content))
 
-    def on_invalid_message(self, request: HttpRequest, message: str | bytes, error: str, *args: Any, **kwargs: Any) -> None:
+    def on_invalid_message(
+        self, request: HttpRequest, message: str | bytes, error: str, *args: Any, **kwargs: Any
+    ) -> None:
         """A frame that is not JSON text arrived; tell the client what was wrong."""
         self.send_json({"error": error})
 
-    def _message(self, request: HttpRequest, message: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[_Call, Any, None]:
+    def _message(
+        self, request: HttpRequest, message: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Generator[_Call, Any, None]:
         if isinstance(message, bytes):
-            yield _call(self.on_invalid_message, request, message, "expected a JSON text message, got binary", *args, **kwargs)
+            yield _call(
+                self.on_invalid_message,
+                request,
+                message,
+                "expected a JSON text message, got binary",
+                *args,
+                **kwargs,
+            )
             return
         try:
             value = self.decode_json(message)

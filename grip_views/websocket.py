@@ -69,8 +69,7 @@ def decode_events(body: bytes) -> list[WebSocketEvent]:
         if not startswith(b"\r\n", stop):
             if stop + 2 > end:
                 raise ProtocolError(
-                    f"{types[etype]} at byte {head} says {int(size, 16)} bytes but the body "
-                    "ends first"
+                    f"{types[etype]} at byte {head} says {int(size, 16)} bytes but the body ends first"
                 )
             raise ProtocolError(f"{types[etype]} at byte {head} is not followed by CRLF")
         append(_new_event(event, (types[etype], body[start:stop])))
@@ -97,10 +96,7 @@ def encode_events(events: Iterable[WebSocketEvent | tuple[str, bytes | str | Non
         # Fast path: known types, bytes content. One bytes object per event,
         # joined once: linear in the total size.
         return b"".join(
-            [
-                tb[t] + b"\r\n" if c is None else b"%s %x\r\n%s\r\n" % (tb[t], len(c), c)
-                for t, c in events
-            ]
+            [tb[t] + b"\r\n" if c is None else b"%s %x\r\n%s\r\n" % (tb[t], len(c), c) for t, c in events]  # type: ignore[str-format]
         )
     except (KeyError, TypeError):
         pass

@@ -23,9 +23,9 @@ __all__ = [
     "GripClient",
     "InMemoryPublisher",
     "WebSocketReply",
-    "outbox",
     "grip_sig",
     "messages_on",
+    "outbox",
 ]
 
 #: Every item published through :class:`InMemoryPublisher`, oldest first.

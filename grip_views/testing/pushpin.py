@@ -101,7 +101,7 @@ message_hwm={message_hwm}
 """
 
 
-class PushpinNotInstalled(RuntimeError):
+class PushpinNotInstalled(RuntimeError):  # noqa: N818 - reads as a state, like FileNotFoundError
     """The ``pushpin`` executable was not found (or could not be installed)."""
 
     def __init__(self, detail: str = "") -> None:
@@ -114,9 +114,7 @@ class PushpinNotInstalled(RuntimeError):
 class PushpinError(RuntimeError):
     """Pushpin died, or did not become ready; the message ends with its log tail."""
 
-    def __init__(
-        self, message: str, log_tail: str = "", log_path: str | None = None
-    ) -> None:
+    def __init__(self, message: str, log_tail: str = "", log_path: str | None = None) -> None:
         self.log_tail = log_tail
         self.log_path = log_path
         if log_tail:
@@ -125,7 +123,7 @@ class PushpinError(RuntimeError):
         super().__init__(message)
 
 
-class _PortInUse(Exception):
+class _PortInUseError(Exception):
     """Internal: a port picked for this instance turned out to be taken."""
 
     def __init__(self, port: int | None, how: str) -> None:
@@ -148,17 +146,13 @@ def install_pushpin() -> str:
     """
     geteuid = getattr(os, "geteuid", None)
     if geteuid is None or geteuid() != 0:
-        raise PushpinNotInstalled(
-            "Installing it needs root; run the command above as root."
-        )
+        raise PushpinNotInstalled("Installing it needs root; run the command above as root.")
     if shutil.which("apt-get") is None:
-        raise PushpinNotInstalled(
-            "apt-get was not found; install Pushpin with your package manager."
-        )
+        raise PushpinNotInstalled("apt-get was not found; install Pushpin with your package manager.")
     logger.info("installing Pushpin: %s", INSTALL_COMMAND)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = subprocess.run(
-        ["sh", "-c", INSTALL_COMMAND],
+    done = subprocess.run(  # noqa: S603 - a fixed command, no outside input
+        ["sh", "-c", INSTALL_COMMAND],  # noqa: S607 - sh and apt-get come from PATH
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -169,9 +163,7 @@ def install_pushpin() -> str:
     path = find_pushpin()
     if done.returncode != 0 or path is None:
         tail = "\n".join(done.stdout.splitlines()[-_LOG_TAIL_LINES:])
-        raise PushpinNotInstalled(
-            f"The installation failed (exit status {done.returncode}):\n{tail}"
-        )
+        raise PushpinNotInstalled(f"The installation failed (exit status {done.returncode}):\n{tail}")
     return path
 
 
@@ -206,9 +198,7 @@ class Pushpin:
         keep_workdir: bool = False,
     ) -> None:
         self.backend = _backend_target(backend)
-        self.routes = (
-            list(routes) if routes is not None else [f"* {self.backend},over_http"]
-        )
+        self.routes = list(routes) if routes is not None else [f"* {self.backend},over_http"]
         for line in [*self.routes, sig_iss]:
             _check_one_line(line)
         if not sig_iss:
@@ -319,9 +309,7 @@ class Pushpin:
         """
         proc = self._proc
         if proc is None:
-            raise PushpinError(
-                "Pushpin is not running (not started, or stopped).", self._tail()
-            )
+            raise PushpinError("Pushpin is not running (not started, or stopped).", self._tail())
         code = proc.poll()
         if code is not None:
             raise PushpinError(
@@ -401,7 +389,7 @@ class Pushpin:
             self._spawn(executable)
             try:
                 self._wait_ready(deadline)
-            except _PortInUse as exc:
+            except _PortInUseError as exc:
                 self._shutdown(timeout=5.0)
                 # A port the caller chose will not free itself; one we picked is
                 # picked again, and one kept by restart() may still be closing.
@@ -480,7 +468,7 @@ class Pushpin:
             self._log_offset = log.tell()
             try:
                 # Its own session: only this object signals it, never a terminal's Ctrl-C.
-                self._proc = subprocess.Popen(
+                self._proc = subprocess.Popen(  # noqa: S603 - our executable, our arguments
                     command,
                     cwd=self._workdir,
                     stdin=subprocess.DEVNULL,
@@ -497,7 +485,7 @@ class Pushpin:
     def _wait_ready(self, deadline: float) -> None:
         """Poll until the publish endpoint and the proxy chain both answer.
 
-        Raises ``_PortInUse`` when a port turns out to be taken, whether
+        Raises ``_PortInUseError`` when a port turns out to be taken, whether
         condure says so and exits, or pushpin-handler keeps quiet about it (it
         logs "started" and a neighbour on that port gets our publishes).
         """
@@ -510,7 +498,7 @@ class Pushpin:
                 match = _PORT_IN_USE.search(tail)
                 if match:
                     port = int(match.group(1))
-                    raise _PortInUse(port, f"port {port} is already in use")
+                    raise _PortInUseError(port, f"port {port} is already in use")
                 raise PushpinError(
                     f"Pushpin exited with status {code} before it was ready.",
                     tail,
@@ -523,12 +511,11 @@ class Pushpin:
             ):
                 pid = self._children.get(service)
                 if pid is not None and _listener_owner(pid, port) == "other":
-                    raise _PortInUse(port, f"port {port} is used by another process")
+                    raise _PortInUseError(port, f"port {port} is used by another process")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise PushpinError(
-                    "Pushpin was not ready in time: the publish endpoint or the "
-                    "proxy did not answer.",
+                    "Pushpin was not ready in time: the publish endpoint or the proxy did not answer.",
                     self._tail(),
                     self._log_name(),
                 )
@@ -545,9 +532,7 @@ class Pushpin:
             return found
         for service in SERVICES:
             try:
-                found[service] = int(
-                    (self._rundir / f"{service}.pid").read_text().strip()
-                )
+                found[service] = int((self._rundir / f"{service}.pid").read_text().strip())
             except (OSError, ValueError):
                 continue
         return found
@@ -564,12 +549,8 @@ class Pushpin:
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                logger.warning(
-                    "Pushpin pid %s ignored SIGTERM for %.1f s", proc.pid, timeout
-                )
-        leftovers = {
-            name: pid for name, pid in children.items() if self._is_our_service(pid)
-        }
+                logger.warning("Pushpin pid %s ignored SIGTERM for %.1f s", proc.pid, timeout)
+        leftovers = {name: pid for name, pid in children.items() if self._is_our_service(pid)}
         if leftovers:
             logger.info("ending Pushpin services left behind: %s", leftovers)
             for pid in leftovers.values():
@@ -596,11 +577,7 @@ class Pushpin:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             return not Path("/proc/self").exists()
-        marks = [
-            str(path).encode()
-            for path in (self._rundir, self._workdir)
-            if path is not None
-        ]
+        marks = [str(path).encode() for path in (self._rundir, self._workdir) if path is not None]
         return any(mark in cmdline for mark in marks)
 
     def _remove_dirs(self) -> None:
@@ -631,9 +608,7 @@ class Pushpin:
     def _port(self, name: str) -> int:
         port = getattr(self, name)
         if port is None:
-            raise PushpinError(
-                f"Pushpin's {name} is picked at start(): start it first."
-            )
+            raise PushpinError(f"Pushpin's {name} is picked at start(): start it first.")
         return int(port)
 
 
@@ -643,9 +618,7 @@ def _backend_target(backend: str) -> str:
     if "://" in backend:
         parts = urlsplit(backend)
         if parts.scheme != "http" or parts.path not in ("", "/") or parts.port is None:
-            raise ValueError(
-                f"backend must be host:port or http://host:port, not {backend!r}"
-            )
+            raise ValueError(f"backend must be host:port or http://host:port, not {backend!r}")
         backend = f"{parts.hostname}:{parts.port}"
     _check_one_line(backend)
     if ":" not in backend or " " in backend:
@@ -828,33 +801,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="127.0.0.1:8000",
         help="origin host:port (default %(default)s)",
     )
-    parser.add_argument(
-        "--port", type=int, help="client HTTP port (default: a free one)"
-    )
-    parser.add_argument(
-        "--publish-port", type=int, help="publish port (default: a free one)"
-    )
-    parser.add_argument(
-        "--sig-key", default="changeme", help="Grip-Sig key (default %(default)s)"
-    )
-    parser.add_argument(
-        "--sig-iss", default="pushpin", help="Grip-Sig issuer (default %(default)s)"
-    )
+    parser.add_argument("--port", type=int, help="client HTTP port (default: a free one)")
+    parser.add_argument("--publish-port", type=int, help="publish port (default: a free one)")
+    parser.add_argument("--sig-key", default="changeme", help="Grip-Sig key (default %(default)s)")
+    parser.add_argument("--sig-iss", default="pushpin", help="Grip-Sig issuer (default %(default)s)")
     parser.add_argument(
         "--route",
         action="append",
         help="a routes-file line (repeatable); replaces the default",
     )
-    parser.add_argument(
-        "--loglevel", type=int, help="Pushpin log level (3 shows all traffic)"
-    )
-    parser.add_argument(
-        "--workdir", help="keep config and logs here instead of a temporary directory"
-    )
+    parser.add_argument("--loglevel", type=int, help="Pushpin log level (3 shows all traffic)")
+    parser.add_argument("--workdir", help="keep config and logs here instead of a temporary directory")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     stopping = threading.Event()
 

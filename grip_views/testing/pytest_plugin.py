@@ -1,1 +1,208 @@
-"""placeholder until the harness lands"""
+"""pytest fixtures for end-to-end tests through a real Pushpin.
+
+Installed as the ``grip_views`` pytest11 entry point; without the installed
+package load it with ``-p grip_views.testing.pytest_plugin`` (loading it both
+ways is harmless). Fixtures:
+
+``pushpin_server``
+    A running ``Pushpin`` routed to pytest-django's ``live_server``, shared by
+    the whole session (one per xdist worker) and checked alive before each
+    test. Skipped when Pushpin is not installed, except on CI (``CI=true``),
+    where it is installed (as root) or the test fails.
+``grip_live``
+    ``pushpin_server`` wired into Django's settings (``GRIP_PROXIES``), with
+    the URLs a test needs, ``publish()`` and ``unique_channel()``.
+
+Tests using them are marked ``pushpin``: ``pytest -m "not pushpin"`` runs the
+fast tests only. Nothing here imports Django until a fixture runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from grip_views.testing.pushpin import (
+    INSTALL_COMMAND,
+    Pushpin,
+    PushpinError,
+    PushpinNotInstalled,
+    find_pushpin,
+    install_pushpin,
+)
+
+__all__ = ["PUSHPIN_FIXTURES", "SIG_ISS", "SIG_KEY", "GripLive"]
+
+# The key and issuer the session's Pushpin signs requests with (HS256 wants
+# 32 bytes or more, or PyJWT warns).
+SIG_KEY = "grip-views-pytest-plugin-test-key-0123456789"
+SIG_ISS = "pushpin"
+
+# Tests requesting any of these get the ``pushpin`` marker.
+PUSHPIN_FIXTURES = frozenset({"pushpin_session", "pushpin_server", "grip_live"})
+
+# The names this module is registered under: the entry point, or ``-p module``.
+_PLUGIN_NAMES = ("grip_views", __name__)
+
+
+def pytest_plugin_registered(
+    plugin: object, plugin_name: str | None, manager: pytest.PytestPluginManager
+) -> None:
+    """Once registered under one name, block the other so a second load is skipped.
+
+    ``-p grip_views.testing.pytest_plugin`` plus the installed entry point
+    would otherwise register this module twice, which pluggy refuses.
+    """
+    if plugin is not sys.modules[__name__]:
+        return
+    for name in _PLUGIN_NAMES:
+        if name != plugin_name and manager.get_plugin(name) is None:
+            manager.set_blocked(name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``pushpin`` marker."""
+    config.addinivalue_line("markers", "pushpin: needs a real Pushpin proxy (deselect with -m 'not pushpin')")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that use a Pushpin fixture; runs before ``-m`` deselects."""
+    for item in items:
+        if PUSHPIN_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.pushpin)
+
+
+@dataclass
+class GripLive:
+    """What an end-to-end test needs: client URLs, the proxy, and publishing.
+
+    ``url``/``ws_url`` reach the Django live server through Pushpin;
+    ``backend_url`` reaches it directly (no GRIP processing).
+    """
+
+    pushpin: Pushpin
+    backend_url: str
+
+    @property
+    def url(self) -> str:
+        """Base URL of the proxy, e.g. ``http://127.0.0.1:PORT``."""
+        return self.pushpin.url
+
+    @property
+    def ws_url(self) -> str:
+        """Base WebSocket URL of the proxy, e.g. ``ws://127.0.0.1:PORT``."""
+        return self.pushpin.ws_url
+
+    def publish(
+        self,
+        channel: str,
+        formats: Any,
+        id: str | None = None,
+        prev_id: str | None = None,
+        meta: dict[str, str] | None = None,
+        blocking: bool = True,
+    ) -> Any:
+        """Publish through ``grip_views.publish`` (so through ``GRIP_PROXIES``)."""
+        import grip_views
+
+        return grip_views.publish(channel, formats, id=id, prev_id=prev_id, meta=meta, blocking=blocking)
+
+    def unique_channel(self, prefix: str = "t") -> str:
+        """A channel name no other test uses (Pushpin remembers ids per channel)."""
+        return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def pushpin_session(live_server: Any) -> Iterator[Pushpin]:
+    """The session's Pushpin, routed to ``live_server``; prefer ``pushpin_server``.
+
+    Session scoped and not checked before each test: for other session- or
+    module-scoped fixtures.
+    """
+    pushpin = Pushpin(
+        _backend_of(live_server.url),
+        sig_key=SIG_KEY,
+        sig_iss=SIG_ISS,
+        executable=_pushpin_executable(),
+    )
+    try:
+        yield pushpin.start()
+    finally:
+        pushpin.stop()
+
+
+@pytest.fixture
+def pushpin_server(pushpin_session: Pushpin) -> Pushpin:
+    """The session's running Pushpin, checked alive before the test gets it.
+
+    If an earlier test stopped it, it is started again on the same ports. If it
+    died, it is restarted for the tests after, and this test errors with the
+    dead instance's log.
+    """
+    if pushpin_session.running:
+        return pushpin_session
+    if pushpin_session.pid is None:
+        return pushpin_session.restart()
+    try:
+        pushpin_session.assert_alive()
+    except PushpinError:
+        pushpin_session.restart()
+        raise
+    return pushpin_session
+
+
+@pytest.fixture
+def grip_live(pushpin_server: Pushpin, live_server: Any, settings: Any) -> GripLive:
+    """Point Django at ``pushpin_server`` for one test.
+
+    Sets ``GRIP_PROXIES`` to this Pushpin and ``GRIP_URL`` to None, drops an
+    in-memory ``GRIP_PUBLISH_BACKEND`` (publishes must reach Pushpin), and lets
+    ``127.0.0.1`` through ``ALLOWED_HOSTS``: Pushpin passes the client's Host
+    header on, and clients reach the proxy at 127.0.0.1.
+    """
+    settings.GRIP_PROXIES = [pushpin_server.grip_proxy]
+    settings.GRIP_URL = None
+    backend = getattr(settings, "GRIP_PUBLISH_BACKEND", None)
+    if backend is not None and "InMemoryPublisher" in getattr(backend, "__name__", str(backend)):
+        del settings.GRIP_PUBLISH_BACKEND
+    allowed: Sequence[str] = settings.ALLOWED_HOSTS
+    if "*" not in allowed and "127.0.0.1" not in allowed:
+        settings.ALLOWED_HOSTS = [*allowed, "127.0.0.1"]
+    return GripLive(pushpin=pushpin_server, backend_url=live_server.url)
+
+
+def _pushpin_executable() -> str:
+    """Pushpin's path; skips (or on CI installs or fails) when it is missing."""
+    path = find_pushpin()
+    if path is not None:
+        return path
+    if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+        try:
+            return install_pushpin()
+        except PushpinNotInstalled as exc:
+            pytest.fail(str(exc), pytrace=False)
+    pytest.skip(f"Pushpin is not installed: {INSTALL_COMMAND}")
+
+
+def _backend_of(url: str) -> str:
+    """``host:port`` of the live server; "localhost" (its default) and 0.0.0.0 become 127.0.0.1."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        unspecified = False
+    if host == "localhost" or unspecified:
+        host = "127.0.0.1"
+    if parts.port is None:
+        raise PushpinError(f"live_server.url {url!r} has no port")
+    return f"{host}:{parts.port}"
