@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "DEMO_GRIP_KEY": key,
         "GRIP_URL": f"http://127.0.0.1:{args.publish_port}/?iss=pushpin&key={key}",
         "PYTHONUNBUFFERED": "1",
+        "DJANGO_SETTINGS_MODULE": "demo.settings",
     }
     manage = [sys.executable, str(HERE / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env)

@@ -1,0 +1,233 @@
+"""The demo, as shipped, through a real Pushpin: curl-like clients, WebSocket
+clients, a headless browser, and the one-command runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import websocket
+
+from grip_views.testing.pushpin import Pushpin, find_pushpin
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "demo-e2e-key-0123456789abcdef0123456789"
+
+pytestmark = pytest.mark.pushpin
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+def _require_pushpin() -> None:
+    if find_pushpin() is None:
+        if os.environ.get("CI") in ("true", "1"):
+            pytest.fail("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
+        pytest.skip("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
+
+
+class DemoStack:
+    def __init__(self, tmp: Path) -> None:
+        self.django_port = _free_port()
+        self.pushpin = Pushpin(backend=f"127.0.0.1:{self.django_port}", sig_key=KEY)
+        self.tmp = tmp
+        self.django: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.pushpin.start()
+        env = {
+            **os.environ,
+            "GRIP_URL": f"{self.pushpin.publish_url}/?iss=pushpin&key={KEY}",
+            "DEMO_DB": str(self.tmp / "demo.sqlite3"),
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SETTINGS_MODULE": "demo.settings",
+        }
+        manage = [sys.executable, str(ROOT / "demo" / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True)
+        self.django = subprocess.Popen(
+            [*manage, "runserver", f"127.0.0.1:{self.django_port}", "--noreload"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / "django.log", "wb"),  # noqa: SIM115
+        )
+        _wait_http(f"http://127.0.0.1:{self.django_port}/stream/")
+
+    def stop(self) -> None:
+        if self.django is not None and self.django.poll() is None:
+            self.django.terminate()
+            self.django.wait(10)
+        self.pushpin.stop()
+
+    @property
+    def url(self) -> str:
+        return self.pushpin.url
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    _require_pushpin()
+    stack = DemoStack(tmp_path_factory.mktemp("demo"))
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _read_stream(url: str, want: int, into: list[bytes], ready: threading.Event) -> None:
+    with requests.get(url, stream=True, timeout=15) as response:
+        into.append(f"{response.status_code}".encode())
+        ready.set()
+        for chunk in response.iter_lines():
+            into.append(chunk)
+            if len(into) > want:
+                return
+
+
+def test_stream_example_sends_open_line_then_published_lines(demo: DemoStack) -> None:
+    lines: list[bytes] = []
+    ready = threading.Event()
+    reader = threading.Thread(target=_read_stream, args=(f"{demo.url}/stream/", 2, lines, ready))
+    reader.start()
+    assert ready.wait(10)
+    deadline = time.monotonic() + 10
+    while b"[stream open]" not in lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+    answer = requests.post(f"{demo.url}/stream/", data={"data": "hello"}, timeout=10)
+    assert answer.text == "Ok\n"
+    reader.join(15)
+    assert lines[:3] == [b"200", b"[stream open]", b"hello"]
+
+
+def test_stream_example_answers_501_to_a_direct_request(demo: DemoStack) -> None:
+    response = requests.get(f"http://127.0.0.1:{demo.django_port}/stream/", timeout=5)
+    assert response.status_code == 501
+    assert "Grip-Hold" not in response.headers
+
+
+def test_echo_example_echoes_and_receives_broadcasts(demo: DemoStack) -> None:
+    ws = websocket.create_connection(f"{demo.pushpin.ws_url}/echo/", timeout=10)
+    try:
+        ws.send("ping?")
+        assert ws.recv() == "ping?"  # one round trip: subscribed before we publish
+        ws.send_binary(b"\x00\xff")
+        assert ws.recv() == b"\x00\xff"
+        assert requests.post(f"{demo.url}/broadcast/", data={"data": "to all"}, timeout=10).text == "Ok\n"
+        assert ws.recv() == "to all"
+    finally:
+        ws.close()
+
+
+def _chromium() -> tuple[str, str]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        message = "Chromium is not installed: apt-get install -y chromium chromium-driver"
+        if os.environ.get("CI") in ("true", "1"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return chromium, driver
+
+
+def test_live_page_shows_published_events_and_chat_in_a_browser(demo: DemoStack, tmp_path: Path) -> None:
+    chromium, driver_path = _chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        browser.get(f"{demo.url}/")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda b: b.find_element(By.ID, "sse-state").text == "open")
+        wait.until(lambda b: b.find_element(By.ID, "ws-state").text == "open")
+
+        box = browser.find_element(By.ID, "chat-input")
+        box.send_keys("typed in the page")
+        browser.find_element(By.CSS_SELECTOR, "#chat-form button").click()
+        wait.until(lambda b: "typed in the page" in b.find_element(By.ID, "chat").text)
+
+        requests.post(f"{demo.url}/events/", data={"data": "event from python"}, timeout=10)
+        requests.post(f"{demo.url}/broadcast/", data={"data": "broadcast from python"}, timeout=10)
+        wait.until(lambda b: "event from python" in b.find_element(By.ID, "events").text)
+        wait.until(lambda b: "broadcast from python" in b.find_element(By.ID, "chat").text)
+        browser.save_screenshot(str(tmp_path / "live.png"))
+    finally:
+        browser.quit()
+
+
+def test_one_command_runner_starts_both_and_stops_both_on_ctrl_c(tmp_path: Path) -> None:
+    _require_pushpin()
+    port, django_port, publish_port = _free_port(), _free_port(), _free_port()
+    env = {**os.environ, "DEMO_DB": str(tmp_path / "db.sqlite3"), "PYTHONUNBUFFERED": "1"}
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "demo" / "run.py"),
+            f"--port={port}",
+            f"--django-port={django_port}",
+            f"--publish-port={publish_port}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output = b""
+    try:
+        deadline = time.monotonic() + 40
+        while b"Ctrl-C stops it" not in output and time.monotonic() < deadline:
+            line = runner.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            output += line
+        assert b"Ctrl-C stops it" in output, output.decode(errors="replace")
+        response = requests.get(f"http://127.0.0.1:{port}/stream/", stream=True, timeout=10)
+        assert response.status_code == 200
+        assert next(response.iter_lines()) == b"[stream open]"
+        response.close()
+    finally:
+        runner.send_signal(signal.SIGINT)
+        runner.wait(20)
+    for p in (port, django_port, publish_port):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", p)) != 0, f"port {p} still listening after Ctrl-C"
