@@ -31,6 +31,7 @@ setup(
             "requests>=2.31",
             "hypothesis>=6.100",
             "selenium>=4.20",
+            "uvicorn>=0.30",
             "ruff>=0.6",
             "mypy>=1.10",
             "django-stubs>=5.0",

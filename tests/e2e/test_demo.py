@@ -51,7 +51,8 @@ def _require_pushpin() -> None:
 
 
 class DemoStack:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, server: str = "wsgi") -> None:
+        self.server = server
         self.django_port = _free_port()
         self.pushpin = Pushpin(backend=f"127.0.0.1:{self.django_port}", sig_key=KEY)
         self.tmp = tmp
@@ -68,8 +69,17 @@ class DemoStack:
         }
         manage = [sys.executable, str(ROOT / "demo" / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True)
+        if self.server == "asgi":
+            command = [
+                sys.executable, "-m", "uvicorn", "demo.asgi:application",
+                "--host", "127.0.0.1", "--port", str(self.django_port),
+                "--app-dir", str(ROOT / "demo"), "--log-level", "warning",
+            ]  # fmt: skip
+            env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "demo"), str(ROOT)])
+        else:
+            command = [*manage, "runserver", f"127.0.0.1:{self.django_port}", "--noreload"]
         self.django = subprocess.Popen(
-            [*manage, "runserver", f"127.0.0.1:{self.django_port}", "--noreload"],
+            command,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=open(self.tmp / "django.log", "wb"),  # noqa: SIM115
@@ -87,10 +97,11 @@ class DemoStack:
         return self.pushpin.url
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+@pytest.fixture(scope="module", params=["wsgi", "asgi"])
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    """The demo behind Pushpin, served by runserver (WSGI) and by uvicorn (ASGI)."""
     _require_pushpin()
-    stack = DemoStack(tmp_path_factory.mktemp("demo"))
+    stack = DemoStack(tmp_path_factory.mktemp("demo"), server=request.param)
     try:
         stack.start()
         yield stack
