@@ -12,6 +12,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "grip_views",
     "tests",
+    "tests.drf_app",
 ]
 MIDDLEWARE = [
     "grip_views.middleware.GripMiddleware",
@@ -29,3 +30,4 @@ GRIP_PROXIES = [
     }
 ]
 GRIP_PUBLISH_BACKEND = "grip_views.testing.InMemoryPublisher"
+STATIC_URL = "/static/"

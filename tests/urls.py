@@ -1,8 +1,11 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
 urlpatterns = [
+    path("e2e/", include("tests.e2e_urls")),
+    path("api/", include("tests.drf_app.urls")),
+    path("", include("tests.security_urls")),
     path("feed/", views.Feed.as_view()),
     path("rooms/<str:room>/", views.RoomFeed.as_view()),
     path("private/", views.PrivateFeed.as_view()),
@@ -13,4 +16,20 @@ urlpatterns = [
     path("ws/async/", views.AsyncEcho.as_view()),
     path("ws/json/", views.JsonChat.as_view()),
     path("ws/function/", views.function_view),
+    path("grip-info/", views.grip_info),
+    path("held/", views.held_function_view),
+    path("ws/not-accepting/", views.not_accepting_function_view),
+    path("ws/refusing/", views.refusing_function_view),
+    path("no-channel/", views.NoChannelFeed.as_view()),
+    path("bad-channel/", views.BadChannelFeed.as_view()),
+    path("denied/", views.DeniedFeed.as_view()),
+    path("forbidden/", views.ForbiddenFeed.as_view()),
+    path("recorder/<int:n>/", views.HookRecorder.as_view()),
+    path("dynamic/", views.DynamicStream.as_view()),
+    path("cursor/", views.CursorPoll.as_view()),
+    path("async-poll/", views.AsyncPoll.as_view()),
+    path("ws/channel-refusing/", views.ChannelRefusingSocket.as_view()),
+    path("ws/subprotocol/", views.SubprotocolSocket.as_view()),
+    path("ws/partner/", views.PartnerOriginSocket.as_view()),
+    path("ws/async-json/", views.AsyncJsonChat.as_view()),
 ]

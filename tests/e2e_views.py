@@ -1,0 +1,58 @@
+"""Views driven by the end-to-end tests; every channel comes from the URL, so
+each test uses channels of its own (Pushpin remembers ids per channel)."""
+
+from django.http import HttpResponse
+
+from grip_views import EventStreamView, GripLongPollView, GripStreamView, WebSocketView
+
+
+class Stream(GripStreamView):
+    initial_body = "[open]\n"
+
+    def channels_for(self, request, channel):
+        return [channel]
+
+
+class Events(EventStreamView):
+    def channels_for(self, request, channel):
+        return [channel]
+
+
+class Poll(GripLongPollView):
+    timeout = 5
+    timeout_body = "timeout\n"
+
+    def channels_for(self, request, channel):
+        return [channel]
+
+    def on_open(self, request, channel):
+        return "now\n" if request.GET.get("now") else None
+
+
+class Socket(WebSocketView):
+    def channels_for(self, request, channel):
+        return [channel]
+
+    def on_open(self, request, channel):
+        if request.GET.get("refuse"):
+            self.reject("not today", status=403)
+
+    def on_message(self, request, message, channel):
+        if isinstance(message, bytes):
+            self.send(message)
+        elif message.startswith("nick "):
+            self.meta["nick"] = message[5:]
+            self.send("ok")
+        elif message == "nick?":
+            self.send(self.meta.get("nick", "(none)"))
+        elif message.startswith("close "):
+            self.close(int(message[6:]))
+        elif message.startswith("join "):
+            self.subscribe(message[5:])
+            self.send("joined")
+        else:
+            self.send(message)
+
+
+def ok(request):
+    return HttpResponse("ok\n")
