@@ -52,10 +52,23 @@ def body_of(raw: bytes) -> bytes:
     return b"".join(out)
 
 
+def _complete(buf: bytes) -> bool:
+    """A response with Content-Length whose body has fully arrived."""
+    end = buf.find(b"\r\n\r\n")
+    if end == -1:
+        return False
+    for line in buf[:end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(buf) - end - 4 >= int(value)
+    return False
+
+
 async def exchange(port: int, request: bytes, until: bytes | None = None,
                    timeout: float = 10.0) -> bytes:
     """Send one request on a new connection; read until EOF, or until the
-    bytes `until` have arrived (then hang up, as a client leaving a stream)."""
+    bytes `until` have arrived (then hang up, as a client leaving a stream), or
+    until a response with Content-Length is complete."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
     try:
         writer.write(request)
@@ -69,7 +82,7 @@ async def exchange(port: int, request: bytes, until: bytes | None = None,
             if not chunk:
                 return buf
             buf += chunk
-            if until is not None and until in buf:
+            if (until is not None and until in buf) or _complete(buf):
                 return buf
     finally:
         writer.transport.abort()

@@ -38,13 +38,15 @@ def _time_per_call(fn, arg, budget: float) -> float:
             return elapsed / calls
 
 
-def run(ctx) -> Result:
+TITLE = "b. WebSocket-events codec (grip_views vs gripcontrol)"
+
+
+def run(ctx, res: Result) -> None:
     from gripcontrol import WebSocketEvent as GcEvent
     from gripcontrol import decode_websocket_events, encode_websocket_events
 
     from grip_views.websocket import ProtocolError, WebSocketEvent, decode_events, encode_events
 
-    res = Result("codec", "b. WebSocket-events codec (grip_views vs gripcontrol)")
     smoke = ctx.smoke
     sizes = [1, 100, 1000] if smoke else [1, 100, 10_000, 100_000]
     rounds = 2 if smoke else 5
@@ -142,7 +144,6 @@ def run(ctx) -> Result:
                      "bytes object event by event (quadratic); at 10,000 events one call already "
                      "takes about a second here.")
     ctx.plots.codec(res, plot, labels)
-    return res
 
 
 def _us(seconds: float) -> str:

@@ -217,3 +217,31 @@ def pushpin_rss_bytes(pushpin) -> int:
         except OSError:
             pass
     return total
+
+
+def warm_pushpin(pushpin, path: str, opened: bytes, timeout: float = 15.0) -> int:
+    """Repeat one stream hold through Pushpin until it is accepted.
+
+    Right after Pushpin 1.36 answers its readiness probes, the first hold can
+    still get `500 Accept service unavailable.` (its handler is not connected
+    yet); returns how many attempts that took."""
+    import http.client
+
+    port = int(pushpin.url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + timeout
+    attempts = 0
+    while True:
+        attempts += 1
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            if resp.status == 200 and opened in resp.read1(4096):
+                return attempts
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Pushpin at {pushpin.url} accepted no hold in {timeout} s")
+        time.sleep(0.1)

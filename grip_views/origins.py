@@ -32,7 +32,10 @@ def origin_allowed(request: HttpRequest, extra: Iterable[str] = ()) -> bool:
     extra = list(extra)
     if "*" in extra:
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # "http://[" and other unparseable origins
+        return False
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
     netloc = parts.netloc.lower()

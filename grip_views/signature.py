@@ -153,7 +153,8 @@ def _decode_hs256(token: str, key: bytes) -> dict[str, Any]:
         header = json.loads(_b64url(head_b64))
         signature = _b64url(sig_b64)
         signing_input = f"{head_b64}.{body_b64}".encode("ascii")
-    except (ValueError, binascii.Error, UnicodeError):
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
+        # RecursionError: deeply nested JSON, parsed before the signature is checked.
         raise SignatureError("malformed token") from None
     if not isinstance(header, dict) or header.get("alg") != "HS256":
         raise SignatureError("algorithm is not HS256")
@@ -162,7 +163,7 @@ def _decode_hs256(token: str, key: bytes) -> dict[str, Any]:
         raise SignatureError("bad signature")
     try:
         claims = json.loads(_b64url(body_b64))
-    except (ValueError, binascii.Error, UnicodeError):
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
         raise SignatureError("malformed claims") from None
     if not isinstance(claims, dict):
         raise SignatureError("malformed claims")

@@ -445,8 +445,16 @@ class WebSocketView(GripView):
         self.ws.send(text_data if text_data is not None else bytes_data)  # type: ignore[arg-type]
 
     def subscribe(self, channel: ChannelLike) -> bool:
-        """Subscribe this client to ``channel`` if :meth:`can_subscribe` allows; say whether."""
-        (ch,) = as_channels(channel)
+        """Subscribe this client to ``channel`` if :meth:`can_subscribe` allows; say whether.
+
+        A name that cannot be a channel (often a client's input) is refused the
+        same way, so it never becomes a server error nor reaches the proxy.
+        """
+        try:
+            (ch,) = as_channels(channel)
+        except InvalidChannel as exc:
+            logger.info("grip_views: %s refused channel: %s", type(self).__qualname__, exc)
+            return False
         if not self._check_sync(self.can_subscribe(self.request, ch)):
             logger.info("grip_views: %s denied channel %r", type(self).__qualname__, ch.name)
             return False
@@ -455,7 +463,10 @@ class WebSocketView(GripView):
 
     def unsubscribe(self, channel: ChannelLike) -> None:
         """Stop sending ``channel``'s messages to this client."""
-        self.ws.unsubscribe(channel)
+        try:
+            self.ws.unsubscribe(channel)
+        except InvalidChannel:
+            pass  # never a channel, so never subscribed
 
     def detach(self) -> None:
         """Stop the proxy forwarding this client's later messages to the app."""

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from .exceptions import ProtocolError
+from .exceptions import InvalidChannel, ProtocolError
 from .instructions import ChannelLike, as_channel, check_meta
 
 CONTENT_TYPE = "application/websocket-events"
@@ -243,9 +243,21 @@ class WebSocketContext:
 
     # -- encoding -----------------------------------------------------------
     def meta_changes(self) -> dict[str, str]:
-        """Meta entries set or changed during this request (removed ones map to '')."""
-        check_meta(self.meta, "connection meta")
-        changes = {k: v for k, v in self.meta.items() if self._meta_in.get(k) != v}
+        """Meta entries set or changed during this request (removed ones map to '').
+
+        Only what the app set is checked: a value that came in on a ``Meta-*``
+        header is not written back, so an odd one cannot fail the reply.
+        """
+        changes = check_meta(
+            {k: v for k, v in self.meta.items() if self._meta_in.get(k) != v}, "connection meta"
+        )
+        for key in changes:
+            if not _META_NAME_RE.fullmatch(key):
+                # The proxy sends it back as a Meta-* header: lower-cased, '-' read as '_'.
+                raise InvalidChannel(
+                    f"connection meta name {key!r} must be lower-case letters, digits or '_', "
+                    "or it comes back under another name on the next request"
+                )
         changes.update({k: "" for k in self._meta_in if k not in self.meta})
         return changes
 

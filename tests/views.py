@@ -1,6 +1,9 @@
 """Views exercised by the unit and end-to-end tests."""
 
-from django.http import HttpResponse, HttpResponseForbidden
+import json
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
 
 from grip_views import (
     Channel,
@@ -10,6 +13,9 @@ from grip_views import (
     JsonWebSocketView,
     WebSocketView,
 )
+from grip_views.exceptions import RejectConnection
+from grip_views.instructions import Hold
+from grip_views.middleware import set_hold
 
 
 class Feed(GripStreamView):
@@ -23,7 +29,8 @@ class RoomFeed(GripStreamView):
     status = 202
 
     def channels_for(self, request, room):
-        return [f"room-{room}", Channel(f"log-{room}", prev_id=request.GET.get("last"))] if request.GET.get("last") else [f"room-{room}"]
+        last = request.GET.get("last")
+        return [f"room-{room}", Channel(f"log-{room}", prev_id=last)] if last else [f"room-{room}"]
 
     def on_open(self, request, room):
         if room == "closed":
@@ -119,3 +126,143 @@ def function_view(request):
     response = HttpResponse()
     response["X-Custom"] = "kept"
     return response
+
+
+# -- added for the unit tests -------------------------------------------------
+
+
+def grip_info(request):
+    """What the middleware learnt about the request, as JSON."""
+    info = request.grip
+    return JsonResponse(
+        {
+            "proxied": info.proxied,
+            "signed": info.signed,
+            "features": sorted(info.features),
+            "last": info.last,
+            "websocket": info.websocket is not None,
+        }
+    )
+
+
+def held_function_view(request):
+    """A function view asking for a hold with set_hold()."""
+    return set_hold(HttpResponse("held\n"), Hold("stream", ["fn"], keep_alive="\\ and \t"))
+
+
+def not_accepting_function_view(request):
+    """A WebSocket function view that forgets to accept."""
+    return HttpResponse()
+
+
+def refusing_function_view(request):
+    """A WebSocket function view that refuses with its own status."""
+    return HttpResponse("go away\n", status=401)
+
+
+class NoChannelFeed(GripStreamView):
+    pass
+
+
+class BadChannelFeed(GripStreamView):
+    channels = ["bad channel"]
+
+
+class DeniedFeed(GripStreamView):
+    channels = ["secret"]
+
+    def can_subscribe(self, request, channel):
+        return False
+
+
+class ForbiddenFeed(GripStreamView):
+    channels = ["forbidden"]
+
+    def on_open(self, request):
+        raise PermissionDenied("no")
+
+
+class HookRecorder(GripStreamView):
+    """Answers with what its hooks saw on self."""
+
+    seen: list = []
+
+    def channels_for(self, request, *args, **kwargs):
+        HookRecorder.seen.append(("channels_for", self.request is request, self.args, self.kwargs, kwargs))
+        return [f"rec-{kwargs['n']}"]
+
+    def on_open(self, request, *args, **kwargs):
+        HookRecorder.seen.append(("on_open", self.request is request, self.args, self.kwargs, kwargs))
+        return HttpResponse(json.dumps({"n": kwargs["n"]}), content_type="application/json")
+
+
+class DynamicStream(GripStreamView):
+    channels = ["dyn"]
+
+    def get_keep_alive(self):
+        return self.request.GET.get("ka")
+
+    def get_next_link(self):
+        return f"/dyn/?after={self.request.GET.get('after', '0')}"
+
+
+CURSOR = "7"
+
+
+class CursorPoll(GripLongPollView):
+    """Answers at once when the proxy's last id is behind, else holds."""
+
+    channels = ["cursor"]
+    timeout = 20
+
+    def on_open(self, request):
+        last = request.grip.last.get("cursor")
+        if last is not None and last != CURSOR:
+            return JsonResponse({"cursor": CURSOR, "behind": last})
+        return None
+
+    def on_timeout(self, request):
+        return JsonResponse({"timeout": True}, status=200)
+
+
+class ChannelRefusingSocket(WebSocketView):
+    def channels_for(self, request):
+        raise RejectConnection("log in first", status=401)
+
+
+class SubprotocolSocket(WebSocketView):
+    channels = ["sub"]
+
+    def on_open(self, request):
+        self.accept("chat.v1")
+        self.meta["room"] = "lobby"
+
+
+class PartnerOriginSocket(WebSocketView):
+    channels = ["partner"]
+    allowed_origins = ["https://app.partner.example"]
+
+
+class AsyncJsonChat(JsonWebSocketView):
+    channels = ["ajson"]
+
+    async def on_open(self, request):
+        if request.META.get("HTTP_META_USER") == "mallory":
+            raise RejectConnection("banned", status=401)
+
+    async def on_message(self, request, message):
+        self.send_json({"async": message})
+
+    async def on_close(self, request, code):
+        closes.append(("async", code))
+
+
+class AsyncPoll(GripLongPollView):
+    channels = ["apoll"]
+    timeout = 10
+
+    async def on_open(self, request):
+        return "now" if request.GET.get("now") else None
+
+    async def on_timeout(self, request):
+        return "nothing yet"

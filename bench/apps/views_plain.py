@@ -38,6 +38,7 @@ def _event(kind, content):
 def echo(request, channel):
     body = request.body
     out = []
+    opened = False
     pos, end = 0, len(body)
     while pos < end:
         eol = body.index(b"\r\n", pos)
@@ -50,6 +51,7 @@ def echo(request, channel):
             content = body[pos : pos + n]
             pos += n + 2
         if kind == b"OPEN":
+            opened = True
             out.append(b"OPEN\r\n")
             control = json.dumps({"type": "subscribe", "channel": channel})
             out.append(_event(b"TEXT", b"c:" + control.encode()))
@@ -60,7 +62,8 @@ def echo(request, channel):
         elif kind == b"CLOSE":
             out.append(_event(b"CLOSE", content or b"\x03\xe8"))
     response = HttpResponse(b"".join(out), content_type=WS_CONTENT_TYPE)
-    response["Sec-WebSocket-Extensions"] = "grip"
+    if opened:
+        response["Sec-WebSocket-Extensions"] = "grip"
     return response
 
 

@@ -22,9 +22,11 @@ import atexit
 import base64
 import binascii
 import http.client
+import json
 import logging
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -33,10 +35,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 __all__ = [
@@ -55,10 +57,13 @@ INSTALL_COMMAND = "apt-get update && apt-get install -y pushpin"
 # The services the runner starts; each writes RUNDIR/<name>.pid.
 SERVICES = ("condure", "zurl", "pushpin-proxy", "pushpin-handler")
 
-# Requests with this Host are routed to the instance's own publish port: one GET
-# through the proxy then proves condure, proxy, zurl and handler all answer,
-# without needing the backend to be up or sending it requests it never asked for.
+# Readiness is proved without the backend (it may not be up yet, and should not
+# get requests it never asked for), through two routes put before the user's:
+# requests with READY_HOST go through zurl to the instance's own publish port;
+# requests with TEST_HOST go to Pushpin's built-in test handler, whose /stream
+# and /ws hold connections on channel "test" through pushpin-handler.
 READY_HOST = "pushpin-ready.grip-views.invalid"
+TEST_HOST = "pushpin-test.grip-views.invalid"
 
 _LOG_TAIL_LINES = 40
 _START_ATTEMPTS = 5
@@ -101,7 +106,7 @@ message_hwm={message_hwm}
 """
 
 
-class PushpinNotInstalled(RuntimeError):  # noqa: N818 - reads as a state, like FileNotFoundError
+class PushpinNotInstalled(RuntimeError):
     """The ``pushpin`` executable was not found (or could not be installed)."""
 
     def __init__(self, detail: str = "") -> None:
@@ -326,7 +331,7 @@ class Pushpin:
             )
 
     # ----------------------------------------------------------- lifecycle
-    def start(self, timeout: float = 20.0) -> Self:
+    def start(self, timeout: float = 20.0) -> Pushpin:
         """Start Pushpin and return once it really answers; a no-op if running.
 
         Ready means: a POST of ``{"items":[]}`` to the publish endpoint answers
@@ -352,13 +357,13 @@ class Pushpin:
             self._shutdown(timeout)
             self._remove_dirs()
 
-    def restart(self, timeout: float = 20.0, stop_timeout: float = 10.0) -> Self:
+    def restart(self, timeout: float = 20.0, stop_timeout: float = 10.0) -> Pushpin:
         """Stop, then start again on the same ports (clients reconnect to the same URLs)."""
         with self._lock:
             self._shutdown(stop_timeout)
             return self._start(timeout, keep_ports=self.http_port is not None)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Pushpin:
         return self.start()
 
     def __exit__(
@@ -374,7 +379,7 @@ class Pushpin:
         return f"<Pushpin {self.http_port}/{self.publish_port} -> {self.backend} ({state})>"
 
     # ------------------------------------------------------------ internals
-    def _start(self, timeout: float, keep_ports: bool) -> Self:
+    def _start(self, timeout: float, keep_ports: bool) -> Pushpin:
         executable = self.executable or find_pushpin()
         if executable is None:
             raise PushpinNotInstalled()
@@ -437,7 +442,7 @@ class Pushpin:
         logdir.mkdir(exist_ok=True)
         routesfile = self._workdir / "routes"
         # The readiness route goes first, so no user route can shadow it.
-        lines = [f"{READY_HOST} 127.0.0.1:{self.publish_port}", *self.routes]
+        lines = [f"{READY_HOST} 127.0.0.1:{self.publish_port}", f"{TEST_HOST} test", *self.routes]
         routesfile.write_text("".join(f"{line}\n" for line in lines))
         config = _CONFIG.format(
             rundir=self._rundir,
@@ -483,14 +488,21 @@ class Pushpin:
         logger.debug("spawned %s as pid %s", " ".join(command), self._proc.pid)
 
     def _wait_ready(self, deadline: float) -> None:
-        """Poll until the publish endpoint and the proxy chain both answer.
+        """Poll until every path a test uses answers.
+
+        In order: the publish endpoint; a GET through condure, proxy and zurl;
+        then a stream and a WebSocket held by pushpin-handler that receive a
+        publish. Each service logs "started" before its ZeroMQ links are
+        connected: a hold made just after the first two pass was seen to fail
+        with "Accept service unavailable".
 
         Raises ``_PortInUseError`` when a port turns out to be taken, whether
         condure says so and exits, or pushpin-handler keeps quiet about it (it
         logs "started" and a neighbour on that port gets our publishes).
         """
         assert self._proc is not None and self.http_port and self.publish_port
-        publish_ok = False
+        passed = 0
+        probes: list[Callable[[int, int, float], bool]] = [_publish_answers, _proxy_answers, _holds_receive]
         while True:
             code = self._proc.poll()
             if code is not None:
@@ -504,14 +516,6 @@ class Pushpin:
                     tail,
                     self._log_name(),
                 )
-            self._children = self._read_pidfiles()
-            for service, port in (
-                ("condure", self.http_port),
-                ("pushpin-handler", self.publish_port),
-            ):
-                pid = self._children.get(service)
-                if pid is not None and _listener_owner(pid, port) == "other":
-                    raise _PortInUseError(port, f"port {port} is used by another process")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise PushpinError(
@@ -519,12 +523,22 @@ class Pushpin:
                     self._tail(),
                     self._log_name(),
                 )
-            probe_timeout = max(0.1, min(1.0, remaining))
-            if not publish_ok:
-                publish_ok = _publish_answers(self.publish_port, probe_timeout)
-            if publish_ok and _proxy_answers(self.http_port, probe_timeout):
-                return
-            time.sleep(0.05)
+            self._children = self._read_pidfiles()
+            # Probe only once both listeners are spawned and known to be ours:
+            # before that, a probe could reach a neighbour on our port.
+            if {"condure", "pushpin-handler"} <= self._children.keys():
+                for service, port in (("condure", self.http_port), ("pushpin-handler", self.publish_port)):
+                    if _listener_owner(self._children[service], port) == "other":
+                        raise _PortInUseError(port, f"port {port} is used by another process")
+                # Short: a request sent before the links are up can be lost, not queued.
+                probe_timeout = max(0.1, min(0.5, remaining))
+                while passed < len(probes) and probes[passed](
+                    self.http_port, self.publish_port, probe_timeout
+                ):
+                    passed += 1
+                if passed == len(probes):
+                    return
+            time.sleep(0.02)
 
     def _read_pidfiles(self) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -670,25 +684,67 @@ def _pick_ports(http_port: int | None, publish_port: int | None) -> tuple[int, i
     return http_port, publish_port
 
 
-def _publish_answers(port: int, timeout: float) -> bool:
-    return (
-        _request(
-            port,
-            "POST",
-            "/publish/",
-            b'{"items":[]}',
-            {"Content-Type": "application/json"},
-            timeout,
-        )
-        == 200
-    )
+def _publish_answers(http_port: int, publish_port: int, timeout: float) -> bool:
+    body = b'{"items":[]}'
+    headers = {"Content-Type": "application/json"}
+    return _request(publish_port, "POST", "/publish/", body, headers, timeout) == 200
 
 
-def _proxy_answers(port: int, timeout: float) -> bool:
-    # Routed to the handler's own HTTP port; Pushpin itself answers 502/503 while
-    # part of the chain is missing.
-    status = _request(port, "GET", "/ready", None, {"Host": READY_HOST}, timeout)
+def _proxy_answers(http_port: int, publish_port: int, timeout: float) -> bool:
+    # Pushpin itself answers 502/503 while part of the chain is missing.
+    status = _request(http_port, "GET", "/ready", None, {"Host": READY_HOST}, timeout)
     return status is not None and status < 500
+
+
+def _holds_receive(http_port: int, publish_port: int, timeout: float) -> bool:
+    """Hold a stream and a WebSocket on the built-in test handler, and publish to
+    channel "test" until both receive it (a subscription is made asynchronously)."""
+    token = f"ready-{os.urandom(6).hex()}"
+    item = {
+        "channel": "test",
+        "formats": {"http-stream": {"content": f"{token}\n"}, "ws-message": {"content": token}},
+    }
+    publish = json.dumps({"items": [item]}).encode()
+    key = base64.b64encode(os.urandom(16)).decode()
+    handshakes = {
+        "stream": f"GET /stream HTTP/1.1\r\nHost: {TEST_HOST}\r\n\r\n",
+        "ws": (
+            f"GET /ws HTTP/1.1\r\nHost: {TEST_HOST}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ),
+    }
+    expected = {"stream": b"HTTP/1.1 200 ", "ws": b"HTTP/1.1 101 "}
+    deadline = time.monotonic() + timeout
+    conns: dict[socket.socket, str] = {}
+    received: dict[str, bytes] = {name: b"" for name in handshakes}
+    try:
+        for name, request in handshakes.items():
+            conn = socket.create_connection(("127.0.0.1", http_port), timeout=timeout)
+            conns[conn] = name
+            conn.sendall(request.encode())
+        next_publish = 0.0
+        while time.monotonic() < deadline:
+            if all(token.encode() in data for data in received.values()):
+                return True
+            answered = [name for name, data in received.items() if b"\r\n\r\n" in data]
+            if any(not received[name].startswith(expected[name]) for name in answered):
+                return False  # refused (e.g. "500 Accept service unavailable"): try again later
+            if len(answered) == len(received) and time.monotonic() >= next_publish:
+                headers = {"Content-Type": "application/json"}
+                _request(publish_port, "POST", "/publish/", publish, headers, timeout)
+                next_publish = time.monotonic() + 0.1
+            readable, _, _ = select.select(list(conns), [], [], 0.05)
+            for conn in readable:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return False
+                received[conns[conn]] += chunk
+        return False
+    except OSError:
+        return False
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 def _request(

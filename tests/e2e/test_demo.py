@@ -82,7 +82,7 @@ class DemoStack:
             command,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=open(self.tmp / "django.log", "wb"),  # noqa: SIM115
+            stderr=open(self.tmp / "django.log", "wb"),
         )
         _wait_http(f"http://127.0.0.1:{self.django_port}/stream/")
 
