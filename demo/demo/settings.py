@@ -26,6 +26,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "grip_views",
     "demo",
+    "rest_framework",
+    "demo_api",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("echo/", views.EchoView.as_view()),
     path("broadcast/", views.broadcast),
     path("events/", views.EventsView.as_view()),
+    path("api/", include("demo_api.urls")),
 ]

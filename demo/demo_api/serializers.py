@@ -1,0 +1,12 @@
+from rest_framework import serializers
+
+from .models import Todo
+
+
+class TodoSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Todo
+        fields = ["id", "title", "done", "author", "version"]
+        read_only_fields = ["version"]

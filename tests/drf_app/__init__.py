@@ -1,0 +1,1 @@
+"""A small DRF API used by the tests of grip_views.rest_framework."""

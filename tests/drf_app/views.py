@@ -1,0 +1,135 @@
+"""DRF views made realtime with grip_views.rest_framework."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from rest_framework import permissions, viewsets
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
+from rest_framework.generics import ListAPIView, RetrieveAPIView
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from grip_views.rest_framework import (
+    EventStreamMixin,
+    GripLongPollMixin,
+    GripStreamMixin,
+    JsonWebSocketAPIView,
+    PublishChangesMixin,
+)
+
+from .models import ApiToken, Todo
+from .serializers import TodoSerializer
+
+
+class TokenAuth(TokenAuthentication):
+    model = ApiToken
+
+
+class Closed(BaseThrottle):
+    """Refuses every request (as a throttle out of budget would)."""
+
+    def allow_request(self, request, view):
+        return False
+
+    def wait(self):
+        return 30
+
+
+class DenyAll(permissions.BasePermission):
+    message = "Nobody may read this."
+
+    def has_permission(self, request, view):
+        return False
+
+
+class Pairs(PageNumberPagination):
+    page_size = 2
+
+
+class ApiMixin:
+    authentication_classes: Sequence[type[BaseAuthentication]] = [TokenAuth]
+    permission_classes: Sequence[Any] = [permissions.IsAuthenticated]
+    renderer_classes: Sequence[type[BaseRenderer]] = [JSONRenderer]
+
+
+class TodoViewSet(ApiMixin, PublishChangesMixin, EventStreamMixin, GripLongPollMixin, viewsets.ModelViewSet):
+    """Todos: JSON as usual, an SSE stream with ``Accept: text/event-stream``,
+    a long-poll with ``?after=<version>``; every change is published."""
+
+    queryset = Todo.objects.order_by("id")
+    serializer_class = TodoSerializer
+    version_field = "version"
+    timeout = 20
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
+
+
+class OwnTodoStream(ApiMixin, EventStreamMixin, RetrieveAPIView):
+    """Only the owner of a todo may follow it."""
+
+    queryset = Todo.objects.all()
+    serializer_class = TodoSerializer
+
+    def can_subscribe(self, request, channel):
+        return Todo.objects.filter(pk=self.kwargs["pk"], owner=request.user).exists()
+
+
+class ThrottledTodoList(ApiMixin, GripStreamMixin, ListAPIView):
+    queryset = Todo.objects.all()
+    serializer_class = TodoSerializer
+    throttle_classes = [Closed]
+
+
+class ForbiddenTodoList(ApiMixin, GripStreamMixin, ListAPIView):
+    queryset = Todo.objects.all()
+    serializer_class = TodoSerializer
+    permission_classes = [DenyAll]
+
+
+class PagedTodoList(ApiMixin, GripLongPollMixin, ListAPIView):
+    pagination_class = Pairs
+    queryset = Todo.objects.order_by("id")
+    serializer_class = TodoSerializer
+    version_field = "pk"
+
+
+class Feed(ApiMixin, GripStreamMixin, APIView):
+    """A plain APIView streamed as JSON lines on a fixed channel."""
+
+    channels = ["drf-feed"]
+    keep_alive = "\n"
+
+    def get(self, request):
+        return Response({"hello": request.user.username})
+
+    def post(self, request):
+        self.publish_data("drf-feed", {"said": request.data.get("text", "")})
+        return Response(status=204)
+
+
+class Inbox(ApiMixin, GripLongPollMixin, APIView):
+    """A plain APIView long-poll: waits while the user's inbox is empty."""
+
+    timeout = 30
+
+    def channels_for(self, request):
+        return [f"inbox-{request.user.pk}"]
+
+    def get(self, request):
+        return Response([] if request.query_params["after"] == "empty" else [{"msg": "hi"}])
+
+
+class TodoSocket(JsonWebSocketAPIView):
+    """Todo changes over a WebSocket, for authenticated users only."""
+
+    authentication_classes = [TokenAuth, SessionAuthentication]
+    permission_classes = [permissions.IsAuthenticated]
+    channels = ["drf_app.todo"]
+
+    def on_message(self, request, message):
+        # request.data parses the WebSocket-events body: no 415.
+        self.send_json({"you": request.user.username, "events": len(request.data), "echo": message})
