@@ -21,6 +21,7 @@ import argparse
 import atexit
 import base64
 import binascii
+import hashlib
 import http.client
 import json
 import logging
@@ -334,10 +335,11 @@ class Pushpin:
     def start(self, timeout: float = 20.0) -> Pushpin:
         """Start Pushpin and return once it really answers; a no-op if running.
 
-        Ready means: a POST of ``{"items":[]}`` to the publish endpoint answers
-        200 and a GET through the HTTP port crosses the whole proxy chain.
-        Raises ``PushpinError`` (with the log tail) if it exits or is not ready
-        within ``timeout`` seconds, ``PushpinNotInstalled`` without Pushpin.
+        Ready means: the publish endpoint answers, a GET crosses condure, proxy
+        and zurl, and a held stream and WebSocket receive a publish (see
+        ``_wait_ready``); none of it needs the backend. Raises ``PushpinError``
+        (with the log tail) if Pushpin exits or is not ready within ``timeout``
+        seconds, ``PushpinNotInstalled`` without Pushpin.
         """
         with self._lock:
             if self._proc is not None:
@@ -356,6 +358,8 @@ class Pushpin:
         with self._lock:
             self._shutdown(timeout)
             self._remove_dirs()
+            if not self._own_dirs:
+                _INSTANCES.discard(self)
 
     def restart(self, timeout: float = 20.0, stop_timeout: float = 10.0) -> Pushpin:
         """Stop, then start again on the same ports (clients reconnect to the same URLs)."""
@@ -411,7 +415,6 @@ class Pushpin:
             except BaseException:
                 self._shutdown(timeout=5.0)
                 raise
-            _RUNNING.add(self)
             logger.info(
                 "Pushpin pid %s ready: %s (publish %s) -> %s, workdir %s",
                 self.pid,
@@ -424,6 +427,8 @@ class Pushpin:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _prepare_dirs(self) -> None:
+        _INSTANCES.add(self)
+        _register_atexit()
         if self._workdir is None:
             if self._given_workdir is not None:
                 self._workdir = self._given_workdir.resolve()
@@ -433,11 +438,16 @@ class Pushpin:
                 self._own_dirs.append(self._workdir)
             rundir = self._workdir / "run"
             if len(str(rundir)) > _MAX_RUNDIR_LENGTH:
-                rundir = Path(tempfile.mkdtemp(prefix="pushpin-run-"))
+                # Too long for ipc:// paths: a short one, the same for the same
+                # workdir so that a later run finds the pid files of this one.
+                digest = hashlib.sha256(str(self._workdir).encode()).hexdigest()[:16]
+                base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())  # noqa: S108
+                rundir = base / f"pushpin-run-{digest}"
                 self._own_dirs.append(rundir)
             self._rundir = rundir
         assert self._rundir is not None
         self._rundir.mkdir(parents=True, exist_ok=True)
+        self._clear_pidfiles()
         logdir = self._workdir / "log"
         logdir.mkdir(exist_ok=True)
         routesfile = self._workdir / "routes"
@@ -484,7 +494,6 @@ class Pushpin:
             except OSError as exc:
                 raise PushpinError(f"Could not run {executable}: {exc}") from exc
         self._children = {}
-        _register_atexit()
         logger.debug("spawned %s as pid %s", " ".join(command), self._proc.pid)
 
     def _wait_ready(self, deadline: float) -> None:
@@ -502,7 +511,11 @@ class Pushpin:
         """
         assert self._proc is not None and self.http_port and self.publish_port
         passed = 0
-        probes: list[Callable[[int, int, float], bool]] = [_publish_answers, _proxy_answers, _holds_receive]
+        probes: list[tuple[str, Callable[[int, int, float], bool]]] = [
+            ("the publish endpoint did not answer", _publish_answers),
+            ("a GET through the proxy and zurl got no answer", _proxy_answers),
+            ("a held stream and WebSocket did not receive a publish", _holds_receive),
+        ]
         while True:
             code = self._proc.poll()
             if code is not None:
@@ -518,8 +531,11 @@ class Pushpin:
                 )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                why = probes[passed][0] if passed < len(probes) else "its services did not start"
+                if not {"condure", "pushpin-handler"} <= self._children.keys():
+                    why = "its services did not start"
                 raise PushpinError(
-                    "Pushpin was not ready in time: the publish endpoint or the proxy did not answer.",
+                    f"Pushpin was not ready in time: {why}.",
                     self._tail(),
                     self._log_name(),
                 )
@@ -532,7 +548,7 @@ class Pushpin:
                         raise _PortInUseError(port, f"port {port} is used by another process")
                 # Short: a request sent before the links are up can be lost, not queued.
                 probe_timeout = max(0.1, min(0.5, remaining))
-                while passed < len(probes) and probes[passed](
+                while passed < len(probes) and probes[passed][1](
                     self.http_port, self.publish_port, probe_timeout
                 ):
                     passed += 1
@@ -550,6 +566,20 @@ class Pushpin:
             except (OSError, ValueError):
                 continue
         return found
+
+    def _clear_pidfiles(self) -> None:
+        """Remove pid files a previous run left in the rundir (a reused workdir,
+        or a retry), ending first the services still alive among them."""
+        assert self._rundir is not None
+        stale = self._read_pidfiles()
+        alive = [pid for pid in stale.values() if self._is_our_service(pid)]
+        if alive:
+            logger.info("ending Pushpin services an earlier run left in %s: %s", self._rundir, alive)
+            for pid in alive:
+                _signal(pid, signal.SIGTERM)
+            _wait_gone(alive, 10.0)
+        for service in stale:
+            (self._rundir / f"{service}.pid").unlink(missing_ok=True)
 
     def _shutdown(self, timeout: float) -> None:
         """Stop the runner and any service left over; keeps the workdir."""
@@ -581,7 +611,6 @@ class Pushpin:
         self._last_log = self.log_text()
         self._proc = None
         self._children = {}
-        _RUNNING.discard(self)
 
     def _is_our_service(self, pid: int) -> bool:
         """Alive, and (where /proc tells) really one of ours, not a reused PID."""
@@ -805,10 +834,13 @@ def _listener_owner(pid: int, port: int) -> str | None:
     """
     listeners: set[str] = set()
     try:
-        for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            fields = row.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                listeners.add(fields[9])
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):  # a [::] listener takes 127.0.0.1 too
+            if table.endswith("6") and not os.path.exists(table):
+                continue
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()  # sl local_address rem_address st ... inode
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    listeners.add(fields[9])
         fds = os.listdir(f"/proc/{pid}/fd")
     except (OSError, IndexError, ValueError):
         return None
@@ -824,9 +856,10 @@ def _listener_owner(pid: int, port: int) -> str | None:
     return "other"
 
 
-# Instances started and not yet stopped: stopped at interpreter exit, so an
-# exception anywhere never leaves Pushpin processes behind.
-_RUNNING: set[Pushpin] = set()
+# Instances with processes or temporary directories not yet cleaned up: stopped
+# at interpreter exit, so an exception anywhere never leaves Pushpin processes
+# behind. (After a failed start the workdir stays until then, for its log.)
+_INSTANCES: set[Pushpin] = set()
 _atexit_registered = False
 
 
@@ -838,7 +871,7 @@ def _register_atexit() -> None:
 
 
 def _stop_all() -> None:
-    for pushpin in list(_RUNNING):
+    for pushpin in list(_INSTANCES):
         try:
             pushpin.stop()
         except Exception:  # pragma: no cover - best effort at exit

@@ -180,6 +180,32 @@ def grip_live(pushpin_server: Pushpin, live_server: Any, settings: Any) -> GripL
     return GripLive(pushpin=pushpin_server, backend_url=live_server.url)
 
 
+@pytest.fixture
+def grip_outbox(settings: Any) -> Iterator[list[dict[str, Any]]]:
+    """Publishes kept in memory for this test, like Django's ``mail.outbox``.
+
+    Sets ``GRIP_PUBLISH_BACKEND`` to :class:`grip_views.testing.InMemoryPublisher`
+    and yields :data:`grip_views.testing.outbox`, emptied before and after. Each
+    item is what a proxy would receive: ``{"channel", "formats", "id"...}``
+    (``grip_views.testing.messages_on(channel, format)`` filters it).
+    """
+    from grip_views import testing
+
+    settings.GRIP_PUBLISH_BACKEND = "grip_views.testing.InMemoryPublisher"
+    testing.outbox.clear()
+    yield testing.outbox
+    testing.outbox.clear()
+
+
+@pytest.fixture
+def grip_client() -> Any:
+    """Django's test client sending requests as the GRIP proxy would (signed with
+    the configured key; ``websocket()`` posts WebSocket-over-HTTP events)."""
+    from grip_views.testing import GripClient
+
+    return GripClient()
+
+
 def _pushpin_executable() -> str:
     """Pushpin's path; skips (or on CI installs or fails) when it is missing."""
     path = find_pushpin()
