@@ -60,7 +60,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         try:
             read()
         except GripConfigurationError as exc:
-            messages.append(Error(str(exc), hint=hint, id=check_id))
+            # PUBLISH_SERVERS includes the proxies: a bad GRIP_PROXIES is reported once.
+            if all(m.msg != str(exc) for m in messages):
+                messages.append(Error(str(exc), hint=hint, id=check_id))
     if not any(m.id == "grip_views.E001" for m in messages):
         try:
             verifier = grip_settings.verifier
@@ -76,8 +78,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             if not verifier.required and not settings.DEBUG:
                 messages.append(
                     Warning(
-                        "No GRIP proxy has a key, so Grip-Sig is not verified: anyone who can "
-                        "reach the app directly can pose as the proxy (get holds, drive WebSockets).",
+                        "No GRIP proxy in GRIP_PROXIES / GRIP_URL has a key, so Grip-Sig is not "
+                        "verified: anyone who can reach the app directly can pose as the proxy "
+                        "(get holds, drive WebSockets).",
                         hint="Give the proxy a sig_key and set it as 'key' (or 'verify_key') in "
                         "GRIP_PROXIES or key= in GRIP_URL.",
                         id="grip_views.W001",
@@ -87,8 +90,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             if short and not settings.DEBUG:
                 messages.append(
                     Warning(
-                        "A GRIP proxy key is shorter than 32 bytes: an HS256 secret that short "
-                        "can be guessed offline from one Grip-Sig.",
+                        "A GRIP proxy key in GRIP_PROXIES / GRIP_URL / GRIP_VERIFY_KEY is shorter "
+                        "than 32 bytes: an HS256 secret that short can be guessed offline from "
+                        "one Grip-Sig.",
                         hint="Set a random sig_key of 32+ characters in pushpin.conf and in "
                         "GRIP_PROXIES/GRIP_URL.",
                         id="grip_views.W002",

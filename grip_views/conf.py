@@ -238,7 +238,9 @@ class GripSettings:
                 },
                 where,
             )
-            if proxy not in servers:
+            # One POST per endpoint: a proxy already listed (its verify_* or
+            # GRIP_VERIFY_KEY make it compare unequal) is not published to twice.
+            if all(s.control_uri != proxy.control_uri for s in servers):
                 servers.append(proxy)
         return tuple(servers)
 
@@ -258,9 +260,13 @@ class GripSettings:
         if not isinstance(value, str):
             raise GripConfigurationError(f"GRIP_PREFIX must be a string, got {value!r}.")
         if value:
+            from .exceptions import InvalidChannel
             from .instructions import check_channel_name
 
-            check_channel_name(value, setting="GRIP_PREFIX")
+            try:
+                check_channel_name(value, setting="GRIP_PREFIX")
+            except InvalidChannel as exc:  # a configuration error: the system check reports it
+                raise GripConfigurationError(str(exc)) from None
         return value
 
     @property

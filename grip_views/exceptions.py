@@ -89,4 +89,4 @@ class PublishError(GripError):
 
 
 class PublishQueueFull(PublishError):
-    """The non-blocking publish queue stayed full for ``GRIP_PUBLISH_QUEUE_TIMEOUT``."""
+    """The non-blocking publish queue stayed full for ``GRIP_PUBLISH_TIMEOUT`` seconds."""

@@ -181,10 +181,14 @@ class GripView(View):
         if not channels:
             if denied:
                 return _text_response(403, "Not allowed to subscribe to this channel.")
-            raise ImproperlyConfigured(
-                f"{type(self).__qualname__} has no channels to hold on: set `channels` or "
-                "override channels_for()."
-            )
+            if type(self).channels_for is GripView.channels_for:
+                raise ImproperlyConfigured(
+                    f"{type(self).__qualname__} has no channels to hold on: set `channels` or "
+                    "override channels_for()."
+                )
+            # channels_for() chose no channel for this request: nothing to wait
+            # for, so the client gets the first answer and no hold.
+            logger.warning("grip_views: %s: channels_for() returned no channel", request.path)
         return channels
 
 
@@ -235,8 +239,8 @@ class GripStreamView(GripView):
         if isinstance(channels, HttpResponseBase):
             return channels
         response = self._as_response((yield _call(self.on_open, request, *args, **kwargs)), self.content_type)
-        if response.status_code != 200 and response.status_code != self.status:
-            return response  # the view refused: no hold
+        if (response.status_code != 200 and response.status_code != self.status) or not channels:
+            return response  # the view refused, or chose no channel: no hold
         set_hold(
             response,
             Hold(
@@ -281,7 +285,11 @@ class EventStreamView(GripStreamView):
 
     def on_open(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """The first events sent on open; by default only ``retry`` when set."""
-        return f"retry: {int(self.retry)}\n\n" if self.retry is not None else self.initial_body
+        if self.retry is None:
+            return self.initial_body
+        body = self.initial_body
+        retry = f"retry: {int(self.retry)}\n\n"
+        return retry + body if isinstance(body, str) else retry.encode() + body
 
     @classmethod
     def publish_event(
@@ -348,7 +356,8 @@ class GripLongPollView(GripView):
         response = self._as_response(
             (yield _call(self.on_timeout, request, *args, **kwargs)), self.content_type
         )
-        set_hold(response, Hold("response", channels, timeout=self.get_timeout()))
+        if channels:
+            set_hold(response, Hold("response", channels, timeout=self.get_timeout()))
         return response
 
     @classmethod
@@ -458,6 +467,9 @@ class WebSocketView(GripView):
         if not self._check_sync(self.can_subscribe(self.request, ch)):
             logger.info("grip_views: %s denied channel %r", type(self).__qualname__, ch.name)
             return False
+        if not self.ws.grip_extension:
+            logger.error("grip_views: cannot subscribe without the proxy's 'grip' WebSocket extension")
+            return False
         self.ws.subscribe(ch)
         return True
 
@@ -564,6 +576,13 @@ class WebSocketView(GripView):
             return _text_response(400, str(exc))
         if denied and not channels:
             return _text_response(403, "Not allowed to subscribe to this channel.")
+        if channels and not ctx.grip_extension:
+            logger.error("grip_views: %s needs the proxy's 'grip' WebSocket extension", request.path)
+            return _text_response(
+                400,
+                "This WebSocket subscribes to channels, which needs the GRIP proxy's 'grip' "
+                "WebSocket extension (Sec-WebSocket-Extensions: grip); the request did not offer it.",
+            )
         ctx.accept(ctx.subprotocol)
         for channel in channels:
             ctx.subscribe(channel)

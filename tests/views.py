@@ -4,6 +4,7 @@ import json
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
+from django.utils.asyncio import async_unsafe
 
 from grip_views import (
     Channel,
@@ -266,3 +267,34 @@ class AsyncPoll(GripLongPollView):
 
     async def on_timeout(self, request):
         return "nothing yet"
+
+
+@async_unsafe
+def sync_only_work():
+    """Stands for the ORM: raises SynchronousOnlyOperation if run on an event loop."""
+    return "sync work done"
+
+
+class MixedSocket(WebSocketView):
+    """Async view (an async hook) whose other hooks are sync and touch sync-only code."""
+
+    channels = ["mixed"]
+
+    def on_open(self, request):
+        self.send(sync_only_work())
+
+    async def on_message(self, request, message):
+        self.send(f"async:{message}")
+
+    def on_close(self, request, code):
+        closes.append(("mixed", sync_only_work()))
+
+
+async def async_function_view(request):
+    """A plain async def view speaking WebSocket-over-HTTP through request.grip."""
+    ctx = request.grip.websocket
+    ctx.accept()
+    for event in ctx.events:
+        if event.type == "TEXT":
+            ctx.send(event.content.decode()[::-1])
+    return HttpResponse()

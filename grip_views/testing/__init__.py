@@ -66,6 +66,12 @@ def grip_sig(key: str | bytes | None = None, iss: str | None = None, ttl: int = 
                 break
         else:
             raise ValueError("no proxy key configured: pass key=")
+    raw = key.encode() if isinstance(key, str) else key
+    if raw.lstrip().startswith(b"-----BEGIN"):
+        raise ValueError(
+            "the configured verify key is a public key (ES256/RS256): a test cannot sign with "
+            "it; pass the shared secret of a test proxy as key="
+        )
     claims: dict[str, Any] = {"exp": int(time.time()) + ttl}
     if iss:
         claims["iss"] = iss

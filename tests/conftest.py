@@ -1,0 +1,29 @@
+"""Fixtures shared by grip_views' unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from grip_views import testing
+from grip_views.conf import grip_settings
+
+from . import views
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state() -> Iterator[None]:
+    """Each test starts with an empty outbox, no recorded closes and fresh settings caches."""
+    testing.outbox.clear()
+    views.closes.clear()
+    grip_settings.clear_cache()
+    yield
+    testing.outbox.clear()
+    views.closes.clear()
+
+
+@pytest.fixture
+def grip_client() -> testing.GripClient:
+    """Django's test client sending requests as the GRIP proxy would (signed)."""
+    return testing.GripClient()
