@@ -32,4 +32,4 @@ fi
 "$PYTHON" -m ruff check grip_views tests demo bench
 "$PYTHON" -m mypy
 # Two workers: each starts its own Pushpin and live server.
-exec "$PYTHON" -m pytest -n 2 -p no:cacheprovider "$@"
+exec "$PYTHON" -m pytest -n 2 -p no:cacheprovider -p no:benchmark "$@"

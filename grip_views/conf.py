@@ -248,6 +248,9 @@ class GripSettings:
     @property
     def proxy_required(self) -> bool:
         """``GRIP_PROXY_REQUIRED``: answer 501 to a hold asked for on a direct request."""
+        return self._cached("proxy_required", self._build_proxy_required)  # type: ignore[no-any-return]
+
+    def _build_proxy_required(self) -> bool:
         value = getattr(django_settings, "GRIP_PROXY_REQUIRED", False)
         if not isinstance(value, bool):
             raise GripConfigurationError("GRIP_PROXY_REQUIRED must be True or False.")
@@ -256,6 +259,10 @@ class GripSettings:
     @property
     def prefix(self) -> str:
         """``GRIP_PREFIX``: put before every channel name, in holds, subscriptions and publishes."""
+        # Read on every proxied request: cached, and dropped when a setting changes.
+        return self._cached("prefix", self._build_prefix)  # type: ignore[no-any-return]
+
+    def _build_prefix(self) -> str:
         value = getattr(django_settings, "GRIP_PREFIX", "")
         if not isinstance(value, str):
             raise GripConfigurationError(f"GRIP_PREFIX must be a string, got {value!r}.")
@@ -344,7 +351,7 @@ grip_settings = GripSettings()
 
 @receiver(setting_changed)
 def _clear_on_change(*, setting: str, **kwargs: Any) -> None:
-    if setting in _WATCHED:
+    if setting in _WATCHED or setting.startswith("GRIP_"):
         grip_settings.clear_cache()
         from .publishing import reset_publisher
 

@@ -9,6 +9,7 @@ link can inject a parameter or a header line.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -90,12 +91,18 @@ class Channel:
 ChannelLike = Union[str, Channel, Any]  # Any: gripcontrol.Channel is accepted too
 
 
+@functools.lru_cache(maxsize=4096)
+def _named_channel(name: str) -> Channel:
+    # Channels are immutable: one checked object per name serves every request.
+    return Channel(name)
+
+
 def as_channel(channel: ChannelLike) -> Channel:
     """A :class:`Channel` from a name, a Channel, or a ``gripcontrol.Channel``."""
     if isinstance(channel, Channel):
         return channel
     if isinstance(channel, str):
-        return Channel(channel)
+        return _named_channel(channel)
     name = getattr(channel, "name", None)
     if isinstance(name, str):
         return Channel(name, getattr(channel, "prev_id", None), tuple(getattr(channel, "filters", ()) or ()))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -42,6 +43,9 @@ _Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 _Flow = Generator[_Call, Any, HttpResponseBase]
 
 
+_ASYNC_VIEWS: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _Call:
     return fn, args, kwargs
 
@@ -66,7 +70,13 @@ class GripView(View):
 
     @classproperty
     def view_is_async(cls) -> bool:  # noqa: N805 - as Django spells it
-        return any(iscoroutinefunction(getattr(cls, name, None)) for name in cls.hook_names)
+        # Asked on every request; a class's hooks do not change, so look once.
+        try:
+            return _ASYNC_VIEWS[cls]
+        except KeyError:
+            value = any(iscoroutinefunction(getattr(cls, name, None)) for name in cls.hook_names)
+            _ASYNC_VIEWS[cls] = value
+            return value
 
     @classonlymethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:  # noqa: N805
