@@ -14,16 +14,19 @@ CONNECT_BATCH = 50  # Pushpin 1.36 answers bursts of > ~200 new requests with so
 
 
 def get_request(port: int, path: str) -> bytes:
-    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: */*\r\n"
-            f"User-Agent: grip-views-bench\r\n\r\n").encode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: */*\r\n"
+        f"User-Agent: grip-views-bench\r\n\r\n"
+    ).encode()
 
 
-def post_request(port: int, path: str, body: bytes, content_type: str,
-                 headers: dict | None = None) -> bytes:
+def post_request(port: int, path: str, body: bytes, content_type: str, headers: dict | None = None) -> bytes:
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n{extra}"
-            f"User-Agent: grip-views-bench\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n{extra}"
+        f"User-Agent: grip-views-bench\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -47,7 +50,7 @@ def body_of(raw: bytes) -> bytes:
         size = int(body[pos:eol].split(b";")[0] or b"0", 16)
         if size == 0:
             break
-        out.append(body[eol + 2: eol + 2 + size])
+        out.append(body[eol + 2 : eol + 2 + size])
         pos = eol + 2 + size + 2
     return b"".join(out)
 
@@ -64,8 +67,7 @@ def _complete(buf: bytes) -> bool:
     return False
 
 
-async def exchange(port: int, request: bytes, until: bytes | None = None,
-                   timeout: float = 10.0) -> bytes:
+async def exchange(port: int, request: bytes, until: bytes | None = None, timeout: float = 10.0) -> bytes:
     """Send one request on a new connection; read until EOF, or until the
     bytes `until` have arrived (then hang up, as a client leaving a stream), or
     until a response with Content-Length is complete."""
@@ -134,7 +136,7 @@ class StreamClient(asyncio.Protocol):
                 self.status = status_of(scan)
             if self.opened_marker in scan:
                 self.opened.set_result(self.status)
-                scan = scan[scan.index(self.opened_marker) + len(self.opened_marker):]
+                scan = scan[scan.index(self.opened_marker) + len(self.opened_marker) :]
         if self.count_lines:
             self.received_lines += data.count(b"\n#")
         if self.waiting is not None and self.waiting in scan:
@@ -159,8 +161,9 @@ class StreamClient(asyncio.Protocol):
             self.transport.abort()
 
 
-async def open_streams(port: int, path: str, n: int, opened_marker: bytes,
-                       timeout: float = 20.0) -> tuple[list[StreamClient], int]:
+async def open_streams(
+    port: int, path: str, n: int, opened_marker: bytes, timeout: float = 20.0
+) -> tuple[list[StreamClient], int]:
     """Open n streams, at most CONNECT_BATCH new ones at a time; returns the
     clients that opened with 200 and the number that failed."""
     loop = asyncio.get_running_loop()
@@ -170,8 +173,7 @@ async def open_streams(port: int, path: str, n: int, opened_marker: bytes,
     for first in range(0, n, CONNECT_BATCH):
         batch = []
         for _ in range(min(CONNECT_BATCH, n - first)):
-            batch.append(loop.create_connection(lambda: StreamClient(opened_marker),
-                                                "127.0.0.1", port))
+            batch.append(loop.create_connection(lambda: StreamClient(opened_marker), "127.0.0.1", port))
         made = await asyncio.gather(*batch, return_exceptions=True)
         clients = []
         for m in made:
@@ -199,13 +201,15 @@ async def open_websockets(url: str, n: int, timeout: float = 20.0):
     import websockets
 
     async def one():
-        return await websockets.connect(url, open_timeout=timeout, ping_interval=None,
-                                        compression=None, max_queue=64, close_timeout=2)
+        return await websockets.connect(
+            url, open_timeout=timeout, ping_interval=None, compression=None, max_queue=64, close_timeout=2
+        )
 
     ok, failed = [], 0
     for first in range(0, n, CONNECT_BATCH):
-        made = await asyncio.gather(*(one() for _ in range(min(CONNECT_BATCH, n - first))),
-                                    return_exceptions=True)
+        made = await asyncio.gather(
+            *(one() for _ in range(min(CONNECT_BATCH, n - first))), return_exceptions=True
+        )
         for m in made:
             if isinstance(m, BaseException):
                 failed += 1
@@ -216,5 +220,5 @@ async def open_websockets(url: str, n: int, timeout: float = 20.0):
 
 async def close_websockets(sockets) -> None:
     for first in range(0, len(sockets), 500):
-        chunk = sockets[first:first + 500]
+        chunk = sockets[first : first + 500]
         await asyncio.gather(*(ws.close() for ws in chunk), return_exceptions=True)

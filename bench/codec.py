@@ -55,8 +55,15 @@ def run(ctx, res: Result) -> None:
     cases = []  # (label, n_events, gv events, gc events, body)
     for n in sizes:
         payload = b"0123456789abcdefghij"
-        cases.append((f"{n:,} x 20 B", n, [WebSocketEvent("TEXT", payload)] * n,
-                      [GcEvent("TEXT", payload) for _ in range(n)], None))
+        cases.append(
+            (
+                f"{n:,} x 20 B",
+                n,
+                [WebSocketEvent("TEXT", payload)] * n,
+                [GcEvent("TEXT", payload) for _ in range(n)],
+                None,
+            )
+        )
     big = bytes(range(256)) * (MIB // 256)
     cases.append(("1 x 1 MiB", 1, [WebSocketEvent("TEXT", big)], [GcEvent("TEXT", big)], None))
     cases = [(label, n, ev, gev, encode_events(ev)) for label, n, ev, gev, _ in cases]
@@ -64,11 +71,9 @@ def run(ctx, res: Result) -> None:
     # correctness first: same bytes as gripcontrol, and a lossless round trip
     for label, n, ev, gev, body in cases:
         if n <= GC_ENCODE_MAX:
-            res.check(f"encode {label}: same bytes as gripcontrol",
-                      body == encode_websocket_events(gev))
+            res.check(f"encode {label}: same bytes as gripcontrol", body == encode_websocket_events(gev))
         decoded = decode_events(body)
-        res.check(f"decode {label}: round trip", decoded == list(ev),
-                  f"{len(decoded)} events")
+        res.check(f"decode {label}: round trip", decoded == list(ev), f"{len(decoded)} events")
     rows_bad = []
     for what, body in MALFORMED.items():
         try:
@@ -89,9 +94,11 @@ def run(ctx, res: Result) -> None:
     for r in range(rounds):
         progress(f"b/codec round {r + 1}/{rounds}")
         for label, n, ev, gev, body in cases:
-            ops = [("encode", "grip_views", encode_events, ev),
-                   ("decode", "grip_views", decode_events, body),
-                   ("decode", "gripcontrol", decode_websocket_events, body)]
+            ops = [
+                ("encode", "grip_views", encode_events, ev),
+                ("decode", "grip_views", decode_events, body),
+                ("decode", "gripcontrol", decode_websocket_events, body),
+            ]
             if n <= GC_ENCODE_MAX:
                 ops.append(("encode", "gripcontrol", encode_websocket_events, gev))
             if r % 2:
@@ -107,42 +114,65 @@ def run(ctx, res: Result) -> None:
         """Median over rounds of gripcontrol time / grip_views time (same round)."""
         gv = times.get((op, "grip_views", label), [])
         gcl = times.get((op, "gripcontrol", label), [])
-        return median([b / a for a, b in zip(gv, gcl)]) if gcl else float("nan")
+        return median([b / a for a, b in zip(gv, gcl, strict=True)]) if gcl else float("nan")
 
     rows, plot = [], {}
     for label, n, *_ in cases:
         row = [label]
         for op in ("encode", "decode"):
             gv, gcl = per_event(op, "grip_views", label), per_event(op, "gripcontrol", label)
-            row += [_us(gv), _us(gcl) if gcl == gcl else "not run (quadratic)",
-                    _x(speedup(op, label))]
+            row += [_us(gv), _us(gcl) if gcl == gcl else "not run (quadratic)", _x(speedup(op, label))]
             plot[(op, label)] = (n, gv, gcl)
         rows.append(row)
-    res.tables.append((
-        "Time per event (median of %d rounds); speed-up = gripcontrol / grip_views, "
-        "median of per-round ratios" % rounds,
-        ["events", "encode grip_views", "encode gripcontrol", "encode speed-up",
-         "decode grip_views", "decode gripcontrol", "decode speed-up"], rows))
-    res.tables.append(("Malformed bodies", ["body", "bytes", "grip_views", "gripcontrol"],
-                       rows_bad))
+    res.tables.append(
+        (
+            f"Time per event (median of {rounds} rounds); speed-up = gripcontrol / grip_views, "
+            "median of per-round ratios",
+            [
+                "events",
+                "encode grip_views",
+                "encode gripcontrol",
+                "encode speed-up",
+                "decode grip_views",
+                "decode gripcontrol",
+                "decode speed-up",
+            ],
+            rows,
+        )
+    )
+    res.tables.append(("Malformed bodies", ["body", "bytes", "grip_views", "gripcontrol"], rows_bad))
 
     labels = [c[0] for c in cases]
     mid = next((lbl for lbl in labels if lbl.startswith("10,000 ")), labels[-2])
     small = next(lbl for lbl in labels if lbl.startswith("100 "))
     large = labels[-2]  # the largest event count
     from bench.common import Target
-    res.targets.append(Target(f"encode speed-up vs gripcontrol at {mid.split(' x')[0]} events",
-                              speedup("encode", mid), 50, ">="))
+
+    res.targets.append(
+        Target(
+            f"encode speed-up vs gripcontrol at {mid.split(' x')[0]} events", speedup("encode", mid), 50, ">="
+        )
+    )
     lin = per_event("encode", "grip_views", large) / per_event("encode", "grip_views", small)
-    res.targets.append(Target(f"encode linear: per-event time at {large.split(' x')[0]} / at 100",
-                              lin, 1.5, "<="))
+    res.targets.append(
+        Target(f"encode linear: per-event time at {large.split(' x')[0]} / at 100", lin, 1.5, "<=")
+    )
     worst = min(labels, key=lambda lbl: speedup("decode", lbl))
-    res.targets.append(Target("decode speed-up vs gripcontrol, worst size",
-                              speedup("decode", worst), 1.0, ">=", note=f"worst at {worst}"))
+    res.targets.append(
+        Target(
+            "decode speed-up vs gripcontrol, worst size",
+            speedup("decode", worst),
+            1.0,
+            ">=",
+            note=f"worst at {worst}",
+        )
+    )
     res.data = {"per_event": {f"{op}|{lib}|{label}": v for (op, lib, label), v in times.items()}}
-    res.notes.append("gripcontrol's encoder is not run above 10,000 events: it appends to a "
-                     "bytes object event by event (quadratic); at 10,000 events one call already "
-                     "takes about a second here.")
+    res.notes.append(
+        "gripcontrol's encoder is not run above 10,000 events: it appends to a "
+        "bytes object event by event (quadratic); at 10,000 events one call already "
+        "takes about a second here."
+    )
     ctx.plots.codec(res, plot, labels)
 
 

@@ -49,8 +49,7 @@ class PushpinToken:
         now = int(time.time())
         if now != self._second:
             self._second = now
-            self._token = jwt.encode({"iss": SIG_ISS, "exp": now + 3600}, self.key,
-                                     algorithm="HS256")
+            self._token = jwt.encode({"iss": SIG_ISS, "exp": now + 3600}, self.key, algorithm="HS256")
         return self._token
 
 
@@ -107,10 +106,12 @@ def _version(dist: str) -> str:
 
 def _git_commit(path: str) -> str:
     try:
-        out = subprocess.run(["git", "-C", path, "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", path, "status", "--porcelain"],
-                               capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", path, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "-C", path, "status", "--porcelain"], capture_output=True, text=True, timeout=5
+        )
         commit = out.stdout.strip() or "no commit"
         return commit + (" (uncommitted changes)" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
@@ -129,15 +130,29 @@ def machine_info(repo: str) -> dict:
         pass
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     try:
-        pushpin = subprocess.run(["pushpin", "--version"], capture_output=True,
-                                 text=True, timeout=10).stdout.strip()
+        pushpin = subprocess.run(
+            ["pushpin", "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pushpin = "not found"
-    versions = {d: _version(d) for d in (
-        "Django", "django-grip", "gripcontrol", "pubcontrol", "PyJWT", "channels",
-        "daphne", "gunicorn", "websockets", "matplotlib")}
+    versions = {
+        d: _version(d)
+        for d in (
+            "Django",
+            "django-grip",
+            "gripcontrol",
+            "pubcontrol",
+            "PyJWT",
+            "channels",
+            "daphne",
+            "gunicorn",
+            "websockets",
+            "matplotlib",
+        )
+    }
     try:
         import grip_views
+
         versions["grip_views"] = getattr(grip_views, "__version__", "dev")
     except Exception as exc:  # the library may be mid-edit
         versions["grip_views"] = f"import failed: {exc}"

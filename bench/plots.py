@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from bench.common import median  # noqa: E402
+from bench.common import median
 
 
 class Plots:
@@ -40,25 +40,32 @@ class Plots:
 
     def inproc(self, res, times, cases, labels, variants):
         fig, ax = plt.subplots(figsize=(9, 4.5))
-        values = {(c, lbl): median(times[(c, v)]) * 1e6
-                  for c in cases for v, lbl in zip(variants, labels)}
+        values = {
+            (c, lbl): median(times[(c, v)]) * 1e6
+            for c in cases
+            for v, lbl in zip(variants, labels, strict=True)
+        }
         self._bars(ax, cases, labels, values, "µs per request (median)")
         ax.set_title("a1. Server cost per request, in process (lower is better)")
         self._save(fig, res, "a1_inproc")
 
     def proxy(self, res, values, cases, labels, what, ylabel, name, title):
         fig, ax = plt.subplots(figsize=(9, 4.5))
-        self._bars(ax, cases, labels, {(c, lbl): values[(c, lbl)][what]
-                                       for c in cases for lbl in labels}, ylabel)
+        self._bars(
+            ax, cases, labels, {(c, lbl): values[(c, lbl)][what] for c in cases for lbl in labels}, ylabel
+        )
         ax.set_title(title)
         self._save(fig, res, name)
 
     def codec(self, res, plot, labels):
         fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-        for ax, op in zip(axes, ("encode", "decode")):
+        for ax, op in zip(axes, ("encode", "decode"), strict=True):
             for lib, idx, style in (("grip_views", 1, "o-"), ("gripcontrol", 2, "s--")):
-                pts = [(lbl, plot[(op, lbl)][idx]) for lbl in labels
-                       if plot[(op, lbl)][idx] == plot[(op, lbl)][idx]]
+                pts = [
+                    (lbl, plot[(op, lbl)][idx])
+                    for lbl in labels
+                    if plot[(op, lbl)][idx] == plot[(op, lbl)][idx]
+                ]
                 ax.plot([p[0] for p in pts], [p[1] * 1e6 for p in pts], style, label=lib)
             ax.set_yscale("log")
             ax.set_title(f"{op}: time per event")
@@ -72,7 +79,7 @@ class Plots:
     def publish(self, res, values, title):
         fig, ax = plt.subplots(figsize=(7, 4))
         names = list(values)
-        ax.bar(names, [values[n] for n in names], color=["C0", "C1", "C0", "C1"][:len(names)])
+        ax.bar(names, [values[n] for n in names], color=["C0", "C1", "C0", "C1"][: len(names)])
         ax.set_ylabel("messages per second (median)")
         ax.set_title(title)
         ax.tick_params(axis="x", labelsize=7)
@@ -81,8 +88,10 @@ class Plots:
 
     def hold(self, res, series, levels):
         fig, ax = plt.subplots(figsize=(8, 4.5))
-        for name, points in series.items():
-            ax.plot(levels[: len(points)], [p / 2**20 for p in points], "o-", label=name)
+        for i, (name, points) in enumerate(series.items()):
+            style = ":" if name.startswith("Pushpin") else "-"  # Pushpin is context, not Django
+            marker = "osD^v"[i % 5]
+            ax.plot(levels[: len(points)], [p / 2**20 for p in points], style, marker=marker, label=name)
         ax.set_xlabel("connections held")
         ax.set_ylabel("RSS (MiB)")
         ax.set_title("d. Memory while holding connections")

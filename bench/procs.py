@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-_STARTED: list["Child"] = []
+_STARTED: list[Child] = []
 
 
 def free_port() -> int:
@@ -62,8 +62,7 @@ def wait_until(predicate, timeout: float, what: str, alive=None) -> None:
 
 def child_env(**extra: str) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.update(extra)
     return env
 
@@ -74,8 +73,9 @@ class Child:
     def __init__(self, name: str, argv: list[str], logfile: Path, env: dict):
         self.name = name
         self.log = open(logfile, "ab")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=env, cwd=str(REPO), stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO), stdin=subprocess.DEVNULL
+        )
         self.pid = self.proc.pid
         _STARTED.append(self)
 
@@ -104,12 +104,37 @@ class Server(Child):
         if kind == "gunicorn":
             # one sync worker, so its RSS and CPU are the server's; a large
             # listen backlog so the proxy, not the server, limits bursts
-            argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-                    "--workers", "1", "--worker-class", "sync", "--backlog", "4096",
-                    "--timeout", "120", "--log-level", "warning", "bench.apps.wsgi:application"]
+            argv = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--worker-class",
+                "sync",
+                "--backlog",
+                "4096",
+                "--timeout",
+                "120",
+                "--log-level",
+                "warning",
+                "bench.apps.wsgi:application",
+            ]
         elif kind == "daphne":
-            argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                    "--verbosity", "0", "bench.apps.asgi_channels:application"]
+            argv = [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--verbosity",
+                "0",
+                "bench.apps.asgi_channels:application",
+            ]
         else:
             raise ValueError(kind)
         env = child_env(DJANGO_SETTINGS_MODULE=settings, **env_extra)
@@ -140,6 +165,7 @@ def stop_all() -> None:
 
 
 # ---- /proc readings -------------------------------------------------------
+
 
 def children(pid: int) -> list[int]:
     out = []
@@ -193,6 +219,7 @@ def cpu_ns(pid: int) -> int:
 
 # ---- Pushpin --------------------------------------------------------------
 
+
 def start_pushpin(routes: list[str], sig_key: str, message_rate: int, workdir: Path, name: str):
     """A private Pushpin (grip_views.testing.pushpin) with the given routes lines.
 
@@ -201,8 +228,14 @@ def start_pushpin(routes: list[str], sig_key: str, message_rate: int, workdir: P
 
     where = workdir / name
     where.mkdir(parents=True, exist_ok=True)
-    pushpin = Pushpin(routes[-1].split()[1].split(",")[0], routes=routes, sig_key=sig_key,
-                      message_rate=message_rate, workdir=str(where), keep_workdir=True)
+    pushpin = Pushpin(
+        routes[-1].split()[1].split(",")[0],
+        routes=routes,
+        sig_key=sig_key,
+        message_rate=message_rate,
+        workdir=str(where),
+        keep_workdir=True,
+    )
     pushpin.start(timeout=30)
     return pushpin
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 
 def _md_table(headers, rows) -> str:
-    out = ["| " + " | ".join(str(h) for h in headers) + " |",
-           "|" + "|".join("---" for _ in headers) + "|"]
+    out = ["| " + " | ".join(str(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     for row in rows:
         out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
     return "\n".join(out)
@@ -21,27 +20,43 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.2f}{unit}" if unit == "x" else f"{value:.2f} {unit}"
 
 
-def write(out: Path, results, info: dict, command: str, elapsed: float, smoke: bool) -> Path:
-    lines = ["# grip_views benchmarks" + (" (smoke run: tiny sizes, numbers meaningless)"
-                                          if smoke else ""), ""]
+def write(out: Path, results, info: dict, command: str, elapsed: float, smoke: bool, started: list) -> Path:
+    lines = [
+        "# grip_views benchmarks" + (" (smoke run: tiny sizes, numbers meaningless)" if smoke else ""),
+        "",
+    ]
     lines.append(f"Command: `{command}` — whole run {elapsed / 60:.1f} min, {info['date']}.")
     lines.append("")
-    lines.append(f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
-                 f"Linux {info['kernel']}, Python {info['python']}, {info['pushpin']}. "
-                 f"grip_views at git {info['git']}.")
+    lines.append(
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
+        f"Linux {info['kernel']}, Python {info['python']}, {info['pushpin']}. "
+        f"grip_views at git {info['git']}."
+    )
     lines.append("")
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".")
     lines.append("")
-    lines.append("Every figure is a median over several runs; every comparison is a ratio of "
-                 "two variants measured in the same run, interleaved. See bench/README.md "
-                 "for what each benchmark does.")
+    lines.append(
+        "Every figure is a median over several runs; every comparison is a ratio of "
+        "two variants measured in the same run, interleaved. See bench/README.md "
+        "for what each benchmark does."
+    )
     lines.append("")
 
     targets = [(r, t) for r in results for t in r.targets]
     lines.append("## Targets")
     lines.append("")
-    rows = [[t.name, _fmt(t.value, t.unit), f"{t.kind} {t.limit:g}{t.unit if t.unit == 'x' else ' ' + t.unit}",
-             "met" if t.met else "**missed**", t.note] for _, t in targets]
+    rows = []
+    for _, t in targets:
+        unit = t.unit if t.unit == "x" else " " + t.unit
+        rows.append(
+            [
+                t.name,
+                _fmt(t.value, t.unit),
+                f"{t.kind} {t.limit:g}{unit}",
+                "met" if t.met else "**missed**",
+                t.note,
+            ]
+        )
     lines.append(_md_table(["target", "measured", "goal", "", "note"], rows))
     lines.append("")
 
@@ -88,8 +103,18 @@ def write(out: Path, results, info: dict, command: str, elapsed: float, smoke: b
 
     path = out / "RESULTS.md"
     path.write_text("\n".join(lines))
-    (out / "results.json").write_text(json.dumps({
-        "command": command, "smoke": smoke, "elapsed_s": round(elapsed, 1), "machine": info,
-        "benchmarks": {r.key: dataclasses.asdict(r) for r in results},
-    }, indent=1, default=str))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "command": command,
+                "smoke": smoke,
+                "started_processes": started,
+                "elapsed_s": round(elapsed, 1),
+                "machine": info,
+                "benchmarks": {r.key: dataclasses.asdict(r) for r in results},
+            },
+            indent=1,
+            default=str,
+        )
+    )
     return path

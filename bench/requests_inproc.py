@@ -28,8 +28,7 @@ VARIANTS = {
     "plain": [],
     "jwt": [],
 }
-LABELS = {"gv": "grip_views", "dg": "django-grip", "plain": "plain (no sig check)",
-          "jwt": "plain + PyJWT"}
+LABELS = {"gv": "grip_views", "dg": "django-grip", "plain": "plain (no sig check)", "jwt": "plain + PyJWT"}
 MESSAGE = b"0123456789abcdefghij"  # 20 bytes
 HOST = "127.0.0.1:8000"
 
@@ -75,13 +74,15 @@ def base_environ(variant: str, case: str) -> tuple[dict, bytes]:
     }
     if method == "POST":
         # the headers Pushpin sends with WebSocket-over-HTTP
-        env.update({
-            "CONTENT_TYPE": "application/websocket-events",
-            "CONTENT_LENGTH": str(len(body)),
-            "HTTP_CONNECTION_ID": "4f1c2b5e-bench",
-            "HTTP_SEC_WEBSOCKET_EXTENSIONS": "grip",
-            "HTTP_ORIGIN": f"http://{HOST}",
-        })
+        env.update(
+            {
+                "CONTENT_TYPE": "application/websocket-events",
+                "CONTENT_LENGTH": str(len(body)),
+                "HTTP_CONNECTION_ID": "4f1c2b5e-bench",
+                "HTTP_SEC_WEBSOCKET_EXTENSIONS": "grip",
+                "HTTP_ORIGIN": f"http://{HOST}",
+            }
+        )
     return env, body
 
 
@@ -109,17 +110,18 @@ def call(handler, env: dict, body: bytes, token: str | None) -> tuple[str, dict,
     return got["status"], got["headers"], content
 
 
-def batch(handler, env: dict, body: bytes, token, n: int) -> float:
+def batch(handler, env: dict, body: bytes, token, n: int, collect: bool = True) -> float:
     """Seconds per request over n requests."""
-    BytesIO = io.BytesIO
+    bytes_io = io.BytesIO
     copy = env.copy
     sr = _start_response
-    gc.collect()
+    if collect:
+        gc.collect()
     start = time.perf_counter()
     for _ in range(n):
         e = copy()
         e["HTTP_GRIP_SIG"] = token()
-        e["wsgi.input"] = BytesIO(body)
+        e["wsgi.input"] = bytes_io(body)
         resp = handler(e, sr)
         for _chunk in resp:
             pass
@@ -139,6 +141,7 @@ def make_handlers() -> dict:
 
 
 # ---- what a correct answer looks like -------------------------------------
+
 
 def _events(body: bytes) -> list:
     from grip_views.websocket import decode_events
@@ -177,7 +180,7 @@ def expected_ok(case: str, status: str, headers: dict, body: bytes) -> str:
             if "grip" not in headers.get("sec-websocket-extensions", ""):
                 return "no Sec-WebSocket-Extensions: grip"
         else:
-            n = int(case[len("ws_text"):])
+            n = int(case[len("ws_text") :])
             if events != [("TEXT", b"m:" + MESSAGE)] * n:
                 return f"events {events[:3]!r}"[:120]
     return ""
@@ -203,16 +206,23 @@ def run(ctx, res: Result) -> None:
             status, headers, content = call(handler, env, body, token())
             why = expected_ok(case, status, headers, content)
             res.check(f"{case} {variant}: correct answer", not why, why)
-            shapes[(case, variant)] = sorted(k for k in headers if k.startswith("grip-")
-                                             or k.startswith("sec-websocket"))
+            shapes[(case, variant)] = sorted(
+                k for k in headers if k.startswith("grip-") or k.startswith("sec-websocket")
+            )
     # a forged or missing signature gets no hold from grip_views
     env, body = base_environ("gv", "stream")
-    forged = jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 3600}, "a wrong key of more than 32 bytes",
-                        algorithm="HS256")
+    forged = jwt.encode(
+        {"iss": "pushpin", "exp": int(time.time()) + 3600},
+        "a wrong key of more than 32 bytes",
+        algorithm="HS256",
+    )
     for what, tok in (("forged", forged), ("missing", None)):
         status, headers, _ = call(handlers["gv"], env, body, tok)
-        res.check(f"grip_views gives no hold with a {what} Grip-Sig",
-                  "grip-hold" not in headers, f"{status} {headers.get('grip-hold')}")
+        res.check(
+            f"grip_views gives no hold with a {what} Grip-Sig",
+            "grip-hold" not in headers,
+            f"{status} {headers.get('grip-hold')}",
+        )
 
     # calibrate: requests per batch so that one batch takes ~budget seconds
     sizes = {}
@@ -227,54 +237,84 @@ def run(ctx, res: Result) -> None:
     for r in range(rounds):
         progress(f"a1/in-process round {r + 1}/{rounds}")
         for case in CASES:
-            rotated = order[r % len(order):] + order[:r % len(order)]
+            rotated = order[r % len(order) :] + order[: r % len(order)]
             for variant in rotated:
                 env, body = base_environ(variant, case)
                 t = batch(handlers[variant], env, body, token, sizes[(case, variant)])
                 times.setdefault((case, variant), []).append(t)
 
     def ratio(case, a, b):
-        return median([x / y for x, y in zip(times[(case, a)], times[(case, b)])])
+        return median([x / y for x, y in zip(times[(case, a)], times[(case, b)], strict=True)])
 
     rows = []
     for case in CASES:
         row = [case] + [f"{median(times[(case, v)]) * 1e6:.1f}" for v in handlers]
-        row += [f"{ratio(case, 'gv', 'plain'):.2f}x", f"{ratio(case, 'gv', 'jwt'):.2f}x",
-                f"{ratio(case, 'gv', 'dg'):.2f}x"]
+        extra = median(times[(case, "gv")]) - median(times[(case, "plain")])
+        row += [
+            f"{ratio(case, 'gv', 'plain'):.2f}x",
+            f"{ratio(case, 'gv', 'jwt'):.2f}x",
+            f"{ratio(case, 'gv', 'dg'):.2f}x",
+            f"{extra * 1e6:+.1f}",
+        ]
         rows.append(row)
-    res.tables.append((
-        f"µs per request, median of {rounds} interleaved rounds; ratios are medians of "
-        "per-round ratios",
-        ["case"] + [LABELS[v] for v in handlers] + ["gv / plain", "gv / plain+JWT", "gv / dg"],
-        rows))
-    res.tables.append(("GRIP headers each variant answers with (checked equal in meaning)",
-                       ["case"] + [LABELS[v] for v in handlers],
-                       [[c] + [", ".join(shapes[(c, v)]) or "-" for v in handlers]
-                        for c in CASES]))
+    res.tables.append(
+        (
+            f"µs per request, median of {rounds} interleaved rounds; ratios are medians of per-round ratios",
+            ["case"]
+            + [LABELS[v] for v in handlers]
+            + ["gv / plain", "gv / plain+JWT", "gv / dg", "gv - plain (µs)"],
+            rows,
+        )
+    )
+    res.tables.append(
+        (
+            "GRIP headers each variant answers with (checked equal in meaning)",
+            ["case"] + [LABELS[v] for v in handlers],
+            [[c] + [", ".join(shapes[(c, v)]) or "-" for v in handlers] for c in CASES],
+        )
+    )
 
-    res.targets.append(Target("in-process: signed stream hold / plain (no sig)",
-                              ratio("stream", "gv", "plain"), 1.15, "<="))
-    res.targets.append(Target("in-process: signed WS OPEN / plain (no sig)",
-                              ratio("ws_open", "gv", "plain"), 1.15, "<="))
+    res.targets.append(
+        Target("in-process: signed stream hold / plain (no sig)", ratio("stream", "gv", "plain"), 1.15, "<=")
+    )
+    res.targets.append(
+        Target("in-process: signed WS OPEN / plain (no sig)", ratio("ws_open", "gv", "plain"), 1.15, "<=")
+    )
     worst = max(CASES, key=lambda c: ratio(c, "gv", "dg"))
-    res.targets.append(Target("in-process: every case / django-grip (worst case)",
-                              ratio(worst, "gv", "dg"), 0.5, "<=", note=f"worst: {worst}"))
-    res.targets.append(Target("in-process: WS with 100 TEXT events / plain + PyJWT",
-                              ratio("ws_text100", "gv", "jwt"), 1.10, "<="))
-    res.data = {"us_per_request": {f"{c}|{v}": [t * 1e6 for t in ts]
-                                   for (c, v), ts in times.items()}}
-    res.notes.append("The base middleware list is empty for all four variants, so each pays "
-                     "only for its own GRIP layer: the hardest baseline for the ratios.")
-    res.notes.append("Grip-Sig changes once per wall-clock second, as Pushpin's does; a "
-                     "token-reusing verifier sees one new token per second.")
+    res.targets.append(
+        Target(
+            "in-process: every case / django-grip (worst case)",
+            ratio(worst, "gv", "dg"),
+            0.5,
+            "<=",
+            note=f"worst: {worst}",
+        )
+    )
+    res.targets.append(
+        Target(
+            "in-process: WS with 100 TEXT events / plain + PyJWT",
+            ratio("ws_text100", "gv", "jwt"),
+            1.10,
+            "<=",
+        )
+    )
+    res.data = {"us_per_request": {f"{c}|{v}": [t * 1e6 for t in ts] for (c, v), ts in times.items()}}
+    res.notes.append(
+        "The base middleware list is empty for all four variants, so each pays "
+        "only for its own GRIP layer: the hardest baseline for the ratios."
+    )
+    res.notes.append(
+        "Grip-Sig changes once per wall-clock second, as Pushpin's does; a "
+        "token-reusing verifier sees one new token per second."
+    )
 
     # a missed grip_views target: show where grip_views spends the time
     for t in res.targets:
         if not t.met and not smoke:
-            case = {"signed stream hold": "stream", "signed WS OPEN": "ws_open",
-                    "WS with 100": "ws_text100"}
+            case = {"signed stream hold": "stream", "signed WS OPEN": "ws_open", "WS with 100": "ws_text100"}
             which = next((v for k, v in case.items() if k in t.name), worst)
-            res.data.setdefault("profiles", {})[which] = profile(handlers["gv"], which, token)
+            profiles = res.data.setdefault("profiles", {})
+            profiles[which] = profile(handlers["gv"], which, token)
     ctx.plots.inproc(res, times, list(CASES), [LABELS[v] for v in handlers], list(handlers))
 
 
@@ -282,8 +322,9 @@ def profile(handler, case: str, token, n: int = 3000) -> str:
     """cProfile of n grip_views requests of one case: the top entries by own time."""
     env, body = base_environ("gv", case)
     prof = cProfile.Profile()
+    gc.collect()
     prof.enable()
-    batch(handler, env, body, token, n)
+    batch(handler, env, body, token, n, collect=False)
     prof.disable()
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out).sort_stats("tottime")
@@ -292,11 +333,13 @@ def profile(handler, case: str, token, n: int = 3000) -> str:
     out = io.StringIO()
     pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats("grip_views", 20)
     cumulative = _table(out.getvalue(), 22)
-    return (f"{n} requests of {case} through grip_views\n\nby own time:\n{own}\n\n"
-            f"grip_views functions by cumulative time:\n{cumulative}")
+    return (
+        f"{n} requests of {case} through grip_views\n\nby own time:\n{own}\n\n"
+        f"grip_views functions by cumulative time:\n{cumulative}"
+    )
 
 
 def _table(text: str, lines: int) -> str:
     rows = text.splitlines()
     start = next((i for i, ln in enumerate(rows) if "ncalls" in ln), 0)
-    return "\n".join(rows[start:start + lines])
+    return "\n".join(rows[start : start + lines])

@@ -5,7 +5,7 @@ middleware list (see bench/requests_inproc.py); publishing benchmarks use
 GRIP_PROXIES from here.
 """
 
-from bench.apps.settings_base import *  # noqa: F401,F403
+from bench.apps.settings_base import *  # noqa: F403
 
 INSTALLED_APPS = ["grip_views"]
 BENCH_VIEWS = ["gv", "dg", "plain", "jwt"]

@@ -13,9 +13,7 @@ def health(request):
 
 @csrf_exempt
 async def publish(request, channel):
-    await get_channel_layer().group_send(
-        channel, {"type": "bench.message", "text": request.body.decode()}
-    )
+    await get_channel_layer().group_send(channel, {"type": "bench.message", "text": request.body.decode()})
     return HttpResponse("published\n", content_type="text/plain")
 
 

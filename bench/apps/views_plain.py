@@ -74,8 +74,7 @@ def signed(view):
     def wrapped(request, *args, **kwargs):
         token = request.META.get("HTTP_GRIP_SIG", "")
         try:
-            jwt.decode(token, key, algorithms=["HS256"], issuer="pushpin",
-                       options={"require": ["exp"]})
+            jwt.decode(token, key, algorithms=["HS256"], issuer="pushpin", options={"require": ["exp"]})
         except jwt.InvalidTokenError:
             return HttpResponseForbidden("bad Grip-Sig\n")
         return view(request, *args, **kwargs)
