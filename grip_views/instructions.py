@@ -195,8 +195,73 @@ class Hold:
             _check_param(name, "exposed header")
 
 
+def make_hold(
+    mode: Literal["stream", "response"],
+    channels: tuple[Channel, ...],
+    *,
+    timeout: int | None = None,
+    keep_alive: bytes | str | None = None,
+    keep_alive_interval: int = MIN_KEEP_ALIVE_INTERVAL,
+    next_link: str | None = None,
+    next_link_timeout: int | None = None,
+    status: int | None = None,
+) -> Hold:
+    """A :class:`Hold`, built and checked once for equal arguments.
+
+    Views ask for the same few holds over and over; a cached one also keeps
+    its headers (see :func:`hold_headers`), so the hot path does neither twice.
+    """
+    try:
+        return _cached_hold(
+            mode, channels, timeout, keep_alive, keep_alive_interval, next_link, next_link_timeout, status
+        )
+    except TypeError:  # an unhashable argument: build it afresh
+        return Hold(
+            mode,
+            channels,
+            timeout=timeout,
+            keep_alive=keep_alive,
+            keep_alive_interval=keep_alive_interval,
+            next_link=next_link,
+            next_link_timeout=next_link_timeout,
+            status=status,
+        )
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_hold(
+    mode: Literal["stream", "response"],
+    channels: tuple[Channel, ...],
+    timeout: int | None,
+    keep_alive: bytes | str | None,
+    keep_alive_interval: int,
+    next_link: str | None,
+    next_link_timeout: int | None,
+    status: int | None,
+) -> Hold:
+    return Hold(
+        mode,
+        channels,
+        timeout=timeout,
+        keep_alive=keep_alive,
+        keep_alive_interval=keep_alive_interval,
+        next_link=next_link,
+        next_link_timeout=next_link_timeout,
+        status=status,
+    )
+
+
 def hold_headers(hold: Hold, prefix: str = "") -> list[tuple[str, str]]:
     """The ``Grip-*`` response headers for ``hold``, channel names prefixed once."""
+    cached = hold.__dict__.get("_headers")
+    if cached is not None and cached[0] == prefix:
+        return list(cached[1])
+    headers = _build_headers(hold, prefix)
+    object.__setattr__(hold, "_headers", (prefix, tuple(headers)))
+    return headers
+
+
+def _build_headers(hold: Hold, prefix: str) -> list[tuple[str, str]]:
     headers = [
         ("Grip-Hold", hold.mode),
         ("Grip-Channel", ", ".join(c.header_value(prefix) for c in hold.channels)),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -24,7 +23,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from .conf import grip_settings
 from .exceptions import GripError, ProtocolError
 from .instructions import Hold, hold_headers, parse_features, parse_grip_last
-from .websocket import CONTENT_TYPE, WebSocketContext, decode_events, meta_from_headers
+from .websocket import CONTENT_TYPE, WebSocketContext, decode_events
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,6 @@ _CONNECTION_ID_RE = re.compile(r"[!-~]{1,256}")
 HOLD_ATTRIBUTE = "grip_hold"
 
 
-@dataclass
 class GripInfo:
     """What the middleware learnt about a request, as ``request.grip``.
 
@@ -43,11 +41,28 @@ class GripInfo:
     WebSocket-over-HTTP request, else ``None``.
     """
 
-    proxied: bool = False
-    signed: bool = False
-    features: frozenset[str] = frozenset()
-    last: dict[str, str] = field(default_factory=dict)
-    websocket: WebSocketContext | None = None
+    __slots__ = ("features", "last", "proxied", "signed", "websocket")
+
+    def __init__(
+        self,
+        proxied: bool = False,
+        signed: bool = False,
+        features: frozenset[str] = frozenset(),
+        last: dict[str, str] | None = None,
+        websocket: WebSocketContext | None = None,
+    ) -> None:
+        # A plain class, not a dataclass: one is built for every request.
+        self.proxied = proxied
+        self.signed = signed
+        self.features = features
+        self.last: dict[str, str] = {} if last is None else last
+        self.websocket = websocket
+
+    def __repr__(self) -> str:
+        return (
+            f"GripInfo(proxied={self.proxied}, signed={self.signed}, features={set(self.features)}, "
+            f"last={self.last}, websocket={self.websocket!r})"
+        )
 
 
 def set_hold(response: HttpResponseBase, hold: Hold) -> HttpResponseBase:
@@ -131,7 +146,7 @@ class GripMiddleware:
         info.websocket = WebSocketContext(
             connection_id,
             events,
-            meta_from_headers(request.META),
+            request.META,  # Meta-* headers, read only if the view uses meta
             grip_extension=any(e.split(";")[0].strip() == "grip" for e in extensions.split(",")),
             prefix=grip_settings.prefix,
         )

@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.decorators import classonlymethod
@@ -29,7 +29,7 @@ from gripcontrol import HttpResponseFormat, HttpStreamFormat, WebSocketMessageFo
 
 from .conf import grip_settings
 from .exceptions import InvalidChannel, RejectConnection
-from .instructions import Channel, ChannelLike, Hold, as_channels
+from .instructions import Channel, ChannelLike, as_channels, make_hold
 from .middleware import GripInfo, set_hold
 from .origins import origin_allowed
 from .publishing import publish as _publish
@@ -38,16 +38,20 @@ from .websocket import WebSocketContext, parse_close_payload
 
 logger = logging.getLogger(__name__)
 
-#: A step of a view's flow: call ``fn(*args, **kwargs)`` and send back the result.
-_Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
-_Flow = Generator[_Call, Any, HttpResponseBase]
+_Args = tuple[Any, ...]
+_Kwargs = dict[str, Any]
+
+#: The names of each view class's ``async def`` hooks, looked up once per class.
+_ASYNC_HOOKS: weakref.WeakKeyDictionary[type, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
-_ASYNC_VIEWS: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
-
-
-def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _Call:
-    return fn, args, kwargs
+def _async_hooks(cls: type[GripView]) -> frozenset[str]:
+    try:
+        return _ASYNC_HOOKS[cls]
+    except KeyError:
+        names = frozenset(n for n in cls.hook_names if iscoroutinefunction(getattr(cls, n, None)))
+        _ASYNC_HOOKS[cls] = names
+        return names
 
 
 def _text_response(status: int, message: str) -> HttpResponse:
@@ -70,13 +74,7 @@ class GripView(View):
 
     @classproperty
     def view_is_async(cls) -> bool:  # noqa: N805 - as Django spells it
-        # Asked on every request; a class's hooks do not change, so look once.
-        try:
-            return _ASYNC_VIEWS[cls]
-        except KeyError:
-            value = any(iscoroutinefunction(getattr(cls, name, None)) for name in cls.hook_names)
-            _ASYNC_VIEWS[cls] = value
-            return value
+        return bool(_async_hooks(cls))  # type: ignore[arg-type]
 
     @classonlymethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:  # noqa: N805
@@ -123,52 +121,35 @@ class GripView(View):
             )
         return info  # type: ignore[no-any-return]
 
-    def _run(self, flow: _Flow) -> Any:
-        """Run a flow, calling hooks directly, or awaiting them for an async view."""
-        if self.view_is_async:
-            return self._run_async(flow)
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                step = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value
-            error = None
-            fn, args, kwargs = step
-            try:
-                value = fn(*args, **kwargs)
-            except Exception as exc:
-                value, error = None, exc
+    def _hook(self, name: str) -> Callable[..., Any]:
+        """The hook ``name``, callable from the view's (sync) flow."""
+        fn = getattr(self, name)
+        if name in _async_hooks(type(self)):
+            return async_to_sync(fn)  # type: ignore[no-any-return]
+        return fn  # type: ignore[no-any-return]
 
-    async def _run_async(self, flow: _Flow) -> HttpResponseBase:
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                step = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            error = None
-            fn, args, kwargs = step
-            try:
-                if iscoroutinefunction(fn):
-                    value = await fn(*args, **kwargs)
-                elif getattr(fn, "__module__", "").startswith("grip_views."):
-                    value = fn(*args, **kwargs)  # our own defaults touch no database
-                else:
-                    value = await sync_to_async(fn)(*args, **kwargs)
-            except Exception as exc:
-                value, error = None, exc
+    def _run(self, flow: Callable[..., Any], request: HttpRequest, args: _Args, kwargs: _Kwargs) -> Any:
+        """Run a flow: directly, or for a view with async hooks, as a coroutine.
 
-    def _authorized_channels(
-        self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Generator[_Call, Any, tuple[tuple[Channel, ...], bool]]:
-        """``(allowed channels, whether any was denied)``."""
-        wanted = as_channels((yield _call(self.channels_for, request, *args, **kwargs)))
+        Flows are written once, synchronously. In an async view the flow runs
+        in Django's sync thread (so sync hooks may use the ORM) and each
+        ``async def`` hook is awaited on the event loop through ``async_to_sync``.
+        """
+        if _async_hooks(type(self)):
+            return sync_to_async(flow)(request, args, kwargs)
+        return flow(request, args, kwargs)
+
+    def _channels(
+        self, request: HttpRequest, args: _Args, kwargs: _Kwargs
+    ) -> tuple[tuple[Channel, ...], bool]:
+        """``(allowed channels, whether any was denied)``; raises ``InvalidChannel``."""
+        wanted = as_channels(self._hook("channels_for")(request, *args, **kwargs))
+        if type(self).can_subscribe is GripView.can_subscribe:
+            return wanted, False  # nothing to ask: every channel is allowed
+        can_subscribe = self._hook("can_subscribe")
         allowed = []
         for channel in wanted:
-            if (yield _call(self.can_subscribe, request, channel)):
+            if can_subscribe(request, channel):
                 allowed.append(channel)
             else:
                 logger.info("grip_views: %s denied channel %r", type(self).__qualname__, channel.name)
@@ -181,11 +162,12 @@ class GripView(View):
             value = b""
         return HttpResponse(value, content_type=content_type)
 
-    def _hold_flow(
-        self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Generator[_Call, Any, tuple[Channel, ...] | HttpResponseBase]:
+    def _hold_channels(
+        self, request: HttpRequest, args: _Args, kwargs: _Kwargs
+    ) -> tuple[Channel, ...] | HttpResponseBase:
+        """The channels to hold on, or the response that refuses the request."""
         try:
-            channels, denied = yield from self._authorized_channels(request, args, kwargs)
+            channels, denied = self._channels(request, args, kwargs)
         except InvalidChannel as exc:
             return _text_response(400, str(exc))
         if not channels:
@@ -240,27 +222,28 @@ class GripStreamView(GripView):
         return self.initial_body
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        return self._run(self._stream_flow(request, args, kwargs))
+        return self._run(self._open_stream, request, args, kwargs)
 
     get._grip_handler = True  # type: ignore[attr-defined]
 
-    def _stream_flow(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Flow:
-        channels = yield from self._hold_flow(request, args, kwargs)
+    def _open_stream(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase:
+        channels = self._hold_channels(request, args, kwargs)
         if isinstance(channels, HttpResponseBase):
             return channels
-        response = self._as_response((yield _call(self.on_open, request, *args, **kwargs)), self.content_type)
+        response = self._as_response(self._hook("on_open")(request, *args, **kwargs), self.content_type)
         if (response.status_code != 200 and response.status_code != self.status) or not channels:
             return response  # the view refused, or chose no channel: no hold
+        status = self.status
         set_hold(
             response,
-            Hold(
+            make_hold(
                 "stream",
                 channels,
                 keep_alive=self.get_keep_alive(),
                 keep_alive_interval=self.keep_alive_interval,
                 next_link=self.get_next_link(),
                 next_link_timeout=self.next_link_timeout,
-                status=self.status if self.status != 200 else None,
+                status=status if status != 200 else None,
             ),
         )
         return response
@@ -352,22 +335,20 @@ class GripLongPollView(GripView):
         return self.timeout_body
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        return self._run(self._poll_flow(request, args, kwargs))
+        return self._run(self._poll, request, args, kwargs)
 
     get._grip_handler = True  # type: ignore[attr-defined]
 
-    def _poll_flow(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Flow:
-        channels = yield from self._hold_flow(request, args, kwargs)
+    def _poll(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase:
+        channels = self._hold_channels(request, args, kwargs)
         if isinstance(channels, HttpResponseBase):
             return channels
-        now = yield _call(self.on_open, request, *args, **kwargs)
+        now = self._hook("on_open")(request, *args, **kwargs)
         if now is not None:
             return self._as_response(now, self.content_type)
-        response = self._as_response(
-            (yield _call(self.on_timeout, request, *args, **kwargs)), self.content_type
-        )
+        response = self._as_response(self._hook("on_timeout")(request, *args, **kwargs), self.content_type)
         if channels:
-            set_hold(response, Hold("response", channels, timeout=self.get_timeout()))
+            set_hold(response, make_hold("response", channels, timeout=self.get_timeout()))
         return response
 
     @classmethod
@@ -427,12 +408,17 @@ class WebSocketView(GripView):
         """The client closed (``code`` from its close frame) or vanished (``None``)."""
 
     # -- verbs -------------------------------------------------------------------
+    _ws: WebSocketContext | None = None
+
     @property
     def ws(self) -> WebSocketContext:
         """The WebSocket-over-HTTP context of this request."""
-        ctx = self.grip.websocket
+        ctx = self._ws
         if ctx is None:
-            raise ImproperlyConfigured("not a WebSocket-over-HTTP request")
+            ctx = self.grip.websocket
+            if ctx is None:
+                raise ImproperlyConfigured("not a WebSocket-over-HTTP request")
+            self._ws = ctx
         return ctx
 
     @property
@@ -459,9 +445,14 @@ class WebSocketView(GripView):
         ``send("hi")``, ``send(b"\\x00")``, or Channels' spelling
         ``send(text_data=...)`` / ``send(bytes_data=...)``.
         """
-        if (text_data is None) == (bytes_data is None):
+        if bytes_data is None:
+            if text_data is None:
+                raise TypeError("send() takes exactly one of text_data or bytes_data")
+            (self._ws or self.ws).send(text_data)
+        elif text_data is not None:
             raise TypeError("send() takes exactly one of text_data or bytes_data")
-        self.ws.send(text_data if text_data is not None else bytes_data)  # type: ignore[arg-type]
+        else:
+            (self._ws or self.ws).send(bytes_data)
 
     def subscribe(self, channel: ChannelLike) -> bool:
         """Subscribe this client to ``channel`` if :meth:`can_subscribe` allows; say whether.
@@ -515,38 +506,42 @@ class WebSocketView(GripView):
     get._grip_handler = True  # type: ignore[attr-defined]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        if self.grip.websocket is None:
+        ctx = self.grip.websocket
+        if ctx is None:
             return _text_response(
                 400, "Expected WebSocket-over-HTTP events (Content-Type: application/websocket-events)."
             )
-        return self._run(self._events_flow(request, args, kwargs))
+        self._ws = ctx
+        return self._run(self._handle_events, request, args, kwargs)
 
     post._grip_handler = True  # type: ignore[attr-defined]
 
-    def _events_flow(self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Flow:
+    def _handle_events(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase:
         ctx = self.ws
-        for event in ctx.events:
-            if ctx.closed and event.type not in ("CLOSE", "DISCONNECT"):
+        receive = self._receive
+        on_message = self._hook("on_message")
+        for etype, content in ctx.events:
+            if ctx.closed and etype != "CLOSE" and etype != "DISCONNECT":
                 continue
             try:
-                if event.type == "OPEN":
-                    refused = yield from self._open(request, args, kwargs)
-                    if refused is not None:
-                        return refused
-                elif event.type == "TEXT":
+                if etype == "TEXT":
                     try:
-                        text = (event.content or b"").decode("utf-8")
+                        text = content.decode() if content is not None else ""
                     except UnicodeDecodeError:
                         ctx.close(1007, "invalid UTF-8")
                         continue
-                    yield from self._message(request, text, args, kwargs)
-                elif event.type == "BINARY":
-                    yield from self._message(request, event.content or b"", args, kwargs)
-                elif event.type == "PING":
-                    ctx.outgoing.append(type(event)("PONG", event.content))
-                elif event.type == "CLOSE":
-                    code, _ = parse_close_payload(event.content)
-                    yield _call(self.on_close, request, code, *args, **kwargs)
+                    receive(request, text, on_message, args, kwargs)
+                elif etype == "BINARY":
+                    receive(request, content or b"", on_message, args, kwargs)
+                elif etype == "OPEN":
+                    refused = self._open(request, args, kwargs)
+                    if refused is not None:
+                        return refused
+                elif etype == "PING":
+                    ctx.pong(content)
+                elif etype == "CLOSE":
+                    code, _ = parse_close_payload(content)
+                    self._hook("on_close")(request, code, *args, **kwargs)
                     if not ctx.closed:
                         ctx.close(
                             code
@@ -555,8 +550,8 @@ class WebSocketView(GripView):
                             and code not in (1004, 1005, 1006, 1015)
                             else 1000
                         )
-                elif event.type == "DISCONNECT":
-                    yield _call(self.on_close, request, None, *args, **kwargs)
+                elif etype == "DISCONNECT":
+                    self._hook("on_close")(request, None, *args, **kwargs)
                     ctx.closed = True
             except RejectConnection as exc:
                 if ctx.opening and not ctx.accepted:
@@ -564,9 +559,7 @@ class WebSocketView(GripView):
                 ctx.close(exc.code, exc.reason[:100])
         return HttpResponse()
 
-    def _open(
-        self, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Generator[_Call, Any, HttpResponseBase | None]:
+    def _open(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase | None:
         ctx = self.ws
         if not ctx.opening:
             return None  # an OPEN in the middle of a batch: not the protocol's, ignore
@@ -577,11 +570,11 @@ class WebSocketView(GripView):
                 request.path,
             )
             return _text_response(403, "This page's origin may not open this WebSocket.")
-        yield _call(self.on_open, request, *args, **kwargs)
+        self._hook("on_open")(request, *args, **kwargs)
         if ctx.closed and not ctx.accepted:
             return _text_response(403, "WebSocket connection refused.")
         try:
-            channels, denied = yield from self._authorized_channels(request, args, kwargs)
+            channels, denied = self._channels(request, args, kwargs)
         except InvalidChannel as exc:
             return _text_response(400, str(exc))
         if denied and not channels:
@@ -598,10 +591,15 @@ class WebSocketView(GripView):
             ctx.subscribe(channel)
         return None
 
-    def _message(
-        self, request: HttpRequest, message: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Generator[_Call, Any, None]:
-        yield _call(self.on_message, request, message, *args, **kwargs)
+    def _receive(
+        self,
+        request: HttpRequest,
+        message: str | bytes,
+        on_message: Callable[..., Any],
+        args: _Args,
+        kwargs: _Kwargs,
+    ) -> None:
+        on_message(request, message, *args, **kwargs)
 
     # -- publishing --------------------------------------------------------------
     @classmethod
@@ -647,25 +645,25 @@ class JsonWebSocketView(WebSocketView):
         """A frame that is not JSON text arrived; tell the client what was wrong."""
         self.send_json({"error": error})
 
-    def _message(
-        self, request: HttpRequest, message: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Generator[_Call, Any, None]:
+    def _receive(
+        self,
+        request: HttpRequest,
+        message: str | bytes,
+        on_message: Callable[..., Any],
+        args: _Args,
+        kwargs: _Kwargs,
+    ) -> None:
         if isinstance(message, bytes):
-            yield _call(
-                self.on_invalid_message,
-                request,
-                message,
-                "expected a JSON text message, got binary",
-                *args,
-                **kwargs,
+            self._hook("on_invalid_message")(
+                request, message, "expected a JSON text message, got binary", *args, **kwargs
             )
             return
         try:
             value = self.decode_json(message)
         except ValueError as exc:
-            yield _call(self.on_invalid_message, request, message, f"invalid JSON: {exc}", *args, **kwargs)
+            self._hook("on_invalid_message")(request, message, f"invalid JSON: {exc}", *args, **kwargs)
             return
-        yield _call(self.on_message, request, value, *args, **kwargs)
+        on_message(request, value, *args, **kwargs)
 
     @classmethod
     def publish(cls, channel: ChannelLike, message: Any, **options: Any) -> None:

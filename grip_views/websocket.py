@@ -9,6 +9,7 @@ of its input, both ways.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import struct
@@ -33,6 +34,7 @@ class WebSocketEvent(NamedTuple):
 _HEAD = re.compile(rb"(OPEN|TEXT|BINARY|PING|PONG|CLOSE|DISCONNECT)(?: ([0-9a-fA-F]{1,8}))?\r\n")
 _TYPE_BYTES = {t: t.encode("ascii") for t in EVENT_TYPES}
 _new_event = tuple.__new__
+_OPEN = WebSocketEvent("OPEN")
 
 
 def decode_events(body: bytes) -> list[WebSocketEvent]:
@@ -42,6 +44,8 @@ def decode_events(body: bytes) -> list[WebSocketEvent]:
     past the end of the body and a missing CRLF after the content are all
     errors, never silently accepted.
     """
+    if body == b"OPEN\r\n":
+        return [_OPEN]  # a new connection: the most common body of all
     if not isinstance(body, bytes):
         if not isinstance(body, (bytearray, memoryview)):
             raise ProtocolError("WebSocket-events body must be bytes")
@@ -168,9 +172,35 @@ class WebSocketContext:
         self.closed = False
         self.close_code: int | None = None
         self.subprotocol: str | None = None
-        self.meta: dict[str, str] = dict(meta or {})
-        self._meta_in = dict(self.meta)
-        self.outgoing: list[WebSocketEvent] = []
+        self._meta_source = meta
+        self._meta: dict[str, str] | None = None
+        self._meta_in: dict[str, str] = {}
+        # The reply's events, each already encoded: joined once at the end.
+        self._frames: list[bytes] = []
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """Per-connection values kept by the proxy (``Meta-*`` in, ``Set-Meta-*`` out).
+
+        Read from the request's headers on first use only.
+        """
+        if self._meta is None:
+            source = self._meta_source or {}
+            if any(k.startswith("HTTP_") for k in source):
+                source = meta_from_headers(source)
+            self._meta = dict(source)
+            self._meta_in = dict(self._meta)
+        return self._meta
+
+    @meta.setter
+    def meta(self, value: Mapping[str, str]) -> None:
+        self.meta  # noqa: B018 - load what came in, to compare
+        self._meta = dict(value)
+
+    @property
+    def outgoing(self) -> list[WebSocketEvent]:
+        """The events of the reply so far (OPEN excepted), decoded."""
+        return decode_events(b"".join(self._frames))
 
     def __repr__(self) -> str:
         return f"<WebSocketContext {self.connection_id!r} events={len(self.events)}>"
@@ -184,12 +214,16 @@ class WebSocketContext:
 
     def send(self, data: str | bytes, *, binary: bool | None = None) -> None:
         """Send a message to this client: ``str`` as text, ``bytes`` as binary."""
-        if binary is None:
-            binary = isinstance(data, (bytes, bytearray))
-        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        if type(data) is str:
+            payload = data.encode()
+            kind = b"BINARY" if binary else b"TEXT"
+        else:
+            payload = bytes(data)  # type: ignore[arg-type]
+            kind = b"TEXT" if binary is False else b"BINARY"
         if self.grip_extension:
-            payload = b"m:" + payload
-        self.outgoing.append(WebSocketEvent("BINARY" if binary else "TEXT", payload))
+            self._frames.append(b"%s %x\r\nm:%s\r\n" % (kind, len(payload) + 2, payload))
+        else:
+            self._frames.append(b"%s %x\r\n%s\r\n" % (kind, len(payload), payload))
 
     def send_control(self, message: dict[str, Any]) -> None:
         """Send a GRIP control message to the proxy (needs the grip extension)."""
@@ -198,17 +232,18 @@ class WebSocketContext:
                 "the proxy did not offer the 'grip' WebSocket extension: control messages "
                 "(subscribe, detach...) cannot be sent"
             )
-        self.outgoing.append(
-            WebSocketEvent("TEXT", b"c:" + json.dumps(message, separators=(",", ":")).encode())
-        )
+        self._frames.append(_control_frame(json.dumps(message, separators=(",", ":"))))
 
     def subscribe(self, channel: ChannelLike) -> None:
         """Subscribe this connection to a channel (prefix applied once, here)."""
         ch = as_channel(channel)
-        msg: dict[str, Any] = {"type": "subscribe", "channel": self.prefix + ch.name}
         if ch.filters:
-            msg["filters"] = list(ch.filters)
-        self.send_control(msg)
+            msg = {"type": "subscribe", "channel": self.prefix + ch.name, "filters": list(ch.filters)}
+            self.send_control(msg)
+            return
+        if not self.grip_extension:
+            self.send_control({})  # raises: explains the missing extension
+        self._frames.append(_subscribe_frame(self.prefix + ch.name))
 
     def unsubscribe(self, channel: ChannelLike) -> None:
         """Unsubscribe this connection from a channel."""
@@ -232,12 +267,17 @@ class WebSocketContext:
 
     def ping(self, data: bytes = b"") -> None:
         """Send a WebSocket ping to the client."""
-        self.outgoing.append(WebSocketEvent("PING", data or None))
+        self._frames.append(b"PING %x\r\n%s\r\n" % (len(data), data) if data else b"PING\r\n")
+
+    def pong(self, data: bytes | None = None) -> None:
+        """Answer a client's ping (done for you)."""
+        self._frames.append(b"PONG %x\r\n%s\r\n" % (len(data), data) if data is not None else b"PONG\r\n")
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection with ``code`` (1000, normal closure, by default)."""
         if not self.closed:
-            self.outgoing.append(WebSocketEvent("CLOSE", close_payload(code, reason)))
+            payload = close_payload(code, reason)
+            self._frames.append(b"CLOSE %x\r\n%s\r\n" % (len(payload), payload))
             self.closed = True
             self.close_code = code
 
@@ -248,8 +288,10 @@ class WebSocketContext:
         Only what the app set is checked: a value that came in on a ``Meta-*``
         header is not written back, so an odd one cannot fail the reply.
         """
+        if self._meta is None:
+            return {}  # never read, so never changed
         changes = check_meta(
-            {k: v for k, v in self.meta.items() if self._meta_in.get(k) != v}, "connection meta"
+            {k: v for k, v in self._meta.items() if self._meta_in.get(k) != v}, "connection meta"
         )
         for key in changes:
             if not _META_NAME_RE.fullmatch(key):
@@ -258,7 +300,7 @@ class WebSocketContext:
                     f"connection meta name {key!r} must be lower-case letters, digits or '_', "
                     "or it comes back under another name on the next request"
                 )
-        changes.update({k: "" for k in self._meta_in if k not in self.meta})
+        changes.update({k: "" for k in self._meta_in if k not in self._meta})
         return changes
 
     def response_headers(self) -> list[tuple[str, str]]:
@@ -275,5 +317,16 @@ class WebSocketContext:
     def response_body(self) -> bytes:
         """The reply's events: OPEN first when accepting, then what was sent."""
         if self.accepted:
-            return encode_events([WebSocketEvent("OPEN"), *self.outgoing])
-        return encode_events(self.outgoing)
+            return b"OPEN\r\n" + b"".join(self._frames)
+        return b"".join(self._frames)
+
+
+def _control_frame(text: str) -> bytes:
+    payload = text.encode()
+    return b"TEXT %x\r\nc:%s\r\n" % (len(payload) + 2, payload)
+
+
+@functools.lru_cache(maxsize=4096)
+def _subscribe_frame(channel: str) -> bytes:
+    # The same few subscriptions are sent on every open: encode each once.
+    return _control_frame(json.dumps({"type": "subscribe", "channel": channel}, separators=(",", ":")))
