@@ -32,6 +32,7 @@ setup(
             "hypothesis>=6.100",
             "selenium>=4.20",
             "uvicorn>=0.30",
+            "aiohttp>=3.9",
             "ruff>=0.6",
             "mypy>=1.10",
             "django-stubs>=5.0",

@@ -327,6 +327,9 @@ class GripSettings:
         """``GRIP_WEBSOCKET_ALLOWED_ORIGINS``: origins a WebSocket may be opened from,
         beside the request's own host, ``ALLOWED_HOSTS`` and ``CSRF_TRUSTED_ORIGINS``.
         ``["*"]`` allows any origin."""
+        return self._cached("websocket_allowed_origins", self._build_allowed_origins)  # type: ignore[no-any-return]
+
+    def _build_allowed_origins(self) -> tuple[str, ...] | None:
         value = getattr(django_settings, "GRIP_WEBSOCKET_ALLOWED_ORIGINS", None)
         if value is None:
             return None

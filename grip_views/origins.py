@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
@@ -26,10 +28,35 @@ def origin_allowed(request: HttpRequest, extra: Iterable[str] = ()) -> bool:
     ``CSRF_TRUSTED_ORIGINS``; and ``extra`` (full origins such as
     ``"https://app.example.com"``, ``"https://*.example.com"``, or ``"*"``).
     """
-    origin = request.META.get("HTTP_ORIGIN")
+    meta = request.META
+    origin = meta.get("HTTP_ORIGIN")
     if origin is None:
         return True
-    extra = list(extra)
+    extra = tuple(extra)
+    # Every socket of a site opens from the same few origins: decide each once
+    # (for the Host headers it came with; forgotten when any setting changes).
+    key = (origin, meta.get("HTTP_HOST"), meta.get("HTTP_X_FORWARDED_HOST"), meta.get("SERVER_NAME"), extra)
+    try:
+        return _decisions[key]
+    except KeyError:
+        pass
+    allowed = _origin_allowed(request, origin, extra)
+    if len(_decisions) >= _MAX_DECISIONS:
+        _decisions.clear()
+    _decisions[key] = allowed
+    return allowed
+
+
+_MAX_DECISIONS = 1024
+_decisions: dict[tuple[object, ...], bool] = {}
+
+
+@receiver(setting_changed)
+def _forget_decisions(**kwargs: object) -> None:
+    _decisions.clear()
+
+
+def _origin_allowed(request: HttpRequest, origin: str, extra: tuple[str, ...]) -> bool:
     if "*" in extra:
         return True
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -41,8 +40,9 @@ logger = logging.getLogger(__name__)
 _Args = tuple[Any, ...]
 _Kwargs = dict[str, Any]
 
-#: The names of each view class's ``async def`` hooks, looked up once per class.
-_ASYNC_HOOKS: weakref.WeakKeyDictionary[type, frozenset[str]] = weakref.WeakKeyDictionary()
+#: The names of each view class's ``async def`` hooks, looked up once per class
+#: (a plain dict: view classes live as long as the URLconf that holds them).
+_ASYNC_HOOKS: dict[type, frozenset[str]] = {}
 
 
 def _async_hooks(cls: type[GripView]) -> frozenset[str]:

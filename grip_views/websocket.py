@@ -34,6 +34,7 @@ class WebSocketEvent(NamedTuple):
 _HEAD = re.compile(rb"(OPEN|TEXT|BINARY|PING|PONG|CLOSE|DISCONNECT)(?: ([0-9a-fA-F]{1,8}))?\r\n")
 _TYPE_BYTES = {t: t.encode("ascii") for t in EVENT_TYPES}
 _new_event = tuple.__new__
+_match_head = _HEAD.match
 _OPEN = WebSocketEvent("OPEN")
 
 
@@ -51,32 +52,28 @@ def decode_events(body: bytes) -> list[WebSocketEvent]:
             raise ProtocolError("WebSocket-events body must be bytes")
         body = bytes(body)
     out: list[WebSocketEvent] = []
-    append = out.append
-    match = _HEAD.match
-    startswith = body.startswith
-    types = _TYPES
-    event = WebSocketEvent
-    end = len(body)
     start = 0
-    # One regex match per event header, no per-event slicing but the content.
+    end = len(body)
+    # One regex match per event header; no slicing but the content itself.
     while start < end:
-        m = match(body, start)
+        m = _match_head(body, start)
         if m is None:
             raise ProtocolError(_describe_bad_header(body, start))
-        etype, size = m.groups()
+        size = m[2]
         head = start
         start = m.end()
         if size is None:
-            append(_new_event(event, (types[etype], None)))
+            out.append(_new_event(WebSocketEvent, (_TYPES[m[1]], None)))
             continue
         stop = start + int(size, 16)
-        if not startswith(b"\r\n", stop):
+        if not body.startswith(b"\r\n", stop):
+            etype = _TYPES[m[1]]
             if stop + 2 > end:
                 raise ProtocolError(
-                    f"{types[etype]} at byte {head} says {int(size, 16)} bytes but the body ends first"
+                    f"{etype} at byte {head} says {int(size, 16)} bytes but the body ends first"
                 )
-            raise ProtocolError(f"{types[etype]} at byte {head} is not followed by CRLF")
-        append(_new_event(event, (types[etype], body[start:stop])))
+            raise ProtocolError(f"{etype} at byte {head} is not followed by CRLF")
+        out.append(_new_event(WebSocketEvent, (_TYPES[m[1]], body[start:stop])))
         start = stop + 2
     return out
 

@@ -32,4 +32,6 @@ urlpatterns = [
     path("ws/subprotocol/", views.SubprotocolSocket.as_view()),
     path("ws/partner/", views.PartnerOriginSocket.as_view()),
     path("ws/async-json/", views.AsyncJsonChat.as_view()),
+    path("ws/mixed/", views.MixedSocket.as_view()),
+    path("ws/async-function/", views.async_function_view),
 ]
