@@ -518,8 +518,7 @@ class WebSocketView(GripView):
 
     def _handle_events(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase:
         ctx = self.ws
-        receive = self._receive
-        on_message = self._hook("on_message")
+        receive = self._message_handler()
         for etype, content in ctx.events:
             if ctx.closed and etype != "CLOSE" and etype != "DISCONNECT":
                 continue
@@ -530,9 +529,9 @@ class WebSocketView(GripView):
                     except UnicodeDecodeError:
                         ctx.close(1007, "invalid UTF-8")
                         continue
-                    receive(request, text, on_message, args, kwargs)
+                    receive(request, text, *args, **kwargs)
                 elif etype == "BINARY":
-                    receive(request, content or b"", on_message, args, kwargs)
+                    receive(request, content or b"", *args, **kwargs)
                 elif etype == "OPEN":
                     refused = self._open(request, args, kwargs)
                     if refused is not None:
@@ -591,15 +590,9 @@ class WebSocketView(GripView):
             ctx.subscribe(channel)
         return None
 
-    def _receive(
-        self,
-        request: HttpRequest,
-        message: str | bytes,
-        on_message: Callable[..., Any],
-        args: _Args,
-        kwargs: _Kwargs,
-    ) -> None:
-        on_message(request, message, *args, **kwargs)
+    def _message_handler(self) -> Callable[..., Any]:
+        """What each received message is given to: ``on_message`` itself here."""
+        return self._hook("on_message")
 
     # -- publishing --------------------------------------------------------------
     @classmethod
@@ -645,14 +638,11 @@ class JsonWebSocketView(WebSocketView):
         """A frame that is not JSON text arrived; tell the client what was wrong."""
         self.send_json({"error": error})
 
-    def _receive(
-        self,
-        request: HttpRequest,
-        message: str | bytes,
-        on_message: Callable[..., Any],
-        args: _Args,
-        kwargs: _Kwargs,
-    ) -> None:
+    def _message_handler(self) -> Callable[..., Any]:
+        self._on_json = self._hook("on_message")
+        return self._receive_json
+
+    def _receive_json(self, request: HttpRequest, message: str | bytes, *args: Any, **kwargs: Any) -> None:
         if isinstance(message, bytes):
             self._hook("on_invalid_message")(
                 request, message, "expected a JSON text message, got binary", *args, **kwargs
@@ -663,7 +653,7 @@ class JsonWebSocketView(WebSocketView):
         except ValueError as exc:
             self._hook("on_invalid_message")(request, message, f"invalid JSON: {exc}", *args, **kwargs)
             return
-        on_message(request, value, *args, **kwargs)
+        self._on_json(request, value, *args, **kwargs)
 
     @classmethod
     def publish(cls, channel: ChannelLike, message: Any, **options: Any) -> None:

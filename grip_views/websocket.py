@@ -35,6 +35,8 @@ _HEAD = re.compile(rb"(OPEN|TEXT|BINARY|PING|PONG|CLOSE|DISCONNECT)(?: ([0-9a-fA
 _TYPE_BYTES = {t: t.encode("ascii") for t in EVENT_TYPES}
 _new_event = tuple.__new__
 _match_head = _HEAD.match
+#: Hex lengths as encoders write them (lower case), for messages up to 4 KiB.
+_SIZES = {b"%x" % n: n for n in range(1 << 12)}
 _OPEN = WebSocketEvent("OPEN")
 
 
@@ -51,6 +53,54 @@ def decode_events(body: bytes) -> list[WebSocketEvent]:
         if not isinstance(body, (bytearray, memoryview)):
             raise ProtocolError("WebSocket-events body must be bytes")
         body = bytes(body)
+    events = _decode_split(body)
+    return events if events is not None else _decode_scan(body)
+
+
+def _decode_split(body: bytes) -> list[WebSocketEvent] | None:
+    """The fast path: split the body at every CRLF at once (in C) and walk the
+    pieces. Returns None, leaving the body to :func:`_decode_scan`, as soon as
+    anything is unusual: content holding a CRLF of its own, or an error."""
+    parts = body.split(b"\r\n")
+    if parts.pop() != b"":
+        return None
+    out: list[WebSocketEvent] = []
+    append = out.append
+    types = _TYPES
+    sizes = _SIZES
+    i = 0
+    count = len(parts)
+    while i < count:
+        name, space, size = parts[i].partition(b" ")
+        etype = types.get(name)
+        i += 1
+        if etype is None:
+            return None
+        if not space:
+            append(_new_event(WebSocketEvent, (etype, None)))
+            continue
+        if i == count:
+            return None
+        content = parts[i]
+        length = sizes.get(size)
+        if length is None:
+            # Not a common length: check the digits by hand (int() alone would
+            # take "0x1f", "+1" or "1_0"; the protocol says hex digits).
+            if not (0 < len(size) <= 8 and size.isalnum()) or size[:2] in (b"0x", b"0X"):
+                return None
+            try:
+                length = int(size, 16)
+            except ValueError:
+                return None
+        if len(content) != length:
+            return None
+        append(_new_event(WebSocketEvent, (etype, content)))
+        i += 1
+    return out
+
+
+def _decode_scan(body: bytes) -> list[WebSocketEvent]:
+    """The reference decoder: one regex match per event header, exact offsets."""
     out: list[WebSocketEvent] = []
     start = 0
     end = len(body)
@@ -213,6 +263,9 @@ class WebSocketContext:
         """Send a message to this client: ``str`` as text, ``bytes`` as binary."""
         if type(data) is str:
             payload = data.encode()
+            if not binary and self.grip_extension:  # the common case, in one step
+                self._frames.append(b"TEXT %x\r\nm:%s\r\n" % (len(payload) + 2, payload))
+                return
             kind = b"BINARY" if binary else b"TEXT"
         else:
             payload = bytes(data)  # type: ignore[arg-type]

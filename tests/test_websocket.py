@@ -313,3 +313,29 @@ def test_meta_set_on_one_request_is_read_back_under_the_same_name_on_the_next():
     second = WebSocketContext("conn-1", [E("TEXT", b"x")], meta_from_headers(environ))
     assert second.meta == {"user_id": "42"}
     assert second.meta_changes() == {}
+
+
+# The decoder's fast path splits at CRLFs; these bodies need its careful path.
+@pytest.mark.parametrize(
+    "events",
+    [
+        [("TEXT", b"a\r\nb")],
+        [("BINARY", b"\r\n\r\n"), ("TEXT", b"after")],
+        [("TEXT", b"\r"), ("TEXT", b"\n")],
+        [("TEXT", b"x\r"), ("OPEN", None)],
+        [("TEXT", b""), ("CLOSE", b"\x03\xe8")],
+        [("TEXT", b"OPEN"), ("PING", None)],
+    ],
+)
+def test_content_holding_crlf_or_look_alike_headers_round_trips(events):
+    expected = [E(t, c) for t, c in events]
+    assert decode_events(encode_events(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"TEXT 1g\r\nx\r\n", b"TEXT 0x1\r\nx\r\n", b"TEXT 2\r\nabc\r\n", b"TEXT 3\r\nab\r\n\r\n", b"TEXT 1\r\nx"],
+)
+def test_fast_path_never_accepts_what_the_careful_decoder_refuses(body):
+    with pytest.raises(ProtocolError):
+        decode_events(body)
