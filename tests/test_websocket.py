@@ -334,7 +334,13 @@ def test_content_holding_crlf_or_look_alike_headers_round_trips(events):
 
 @pytest.mark.parametrize(
     "body",
-    [b"TEXT 1g\r\nx\r\n", b"TEXT 0x1\r\nx\r\n", b"TEXT 2\r\nabc\r\n", b"TEXT 3\r\nab\r\n\r\n", b"TEXT 1\r\nx"],
+    [
+        b"TEXT 1g\r\nx\r\n",
+        b"TEXT 0x1\r\nx\r\n",
+        b"TEXT 2\r\nabc\r\n",
+        b"TEXT 3\r\nab\r\n\r\n",
+        b"TEXT 1\r\nx",
+    ],
 )
 def test_fast_path_never_accepts_what_the_careful_decoder_refuses(body):
     with pytest.raises(ProtocolError):
