@@ -211,21 +211,11 @@ def make_hold(
     Views ask for the same few holds over and over; a cached one also keeps
     its headers (see :func:`hold_headers`), so the hot path does neither twice.
     """
+    args = (mode, channels, timeout, keep_alive, keep_alive_interval, next_link, next_link_timeout, status)
     try:
-        return _cached_hold(
-            mode, channels, timeout, keep_alive, keep_alive_interval, next_link, next_link_timeout, status
-        )
+        return _cached_hold(*args)
     except TypeError:  # an unhashable argument: build it afresh
-        return Hold(
-            mode,
-            channels,
-            timeout=timeout,
-            keep_alive=keep_alive,
-            keep_alive_interval=keep_alive_interval,
-            next_link=next_link,
-            next_link_timeout=next_link_timeout,
-            status=status,
-        )
+        return _cached_hold.__wrapped__(*args)
 
 
 @functools.lru_cache(maxsize=1024)

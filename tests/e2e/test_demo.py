@@ -19,17 +19,12 @@ import requests
 import websocket
 
 from grip_views.testing.pushpin import Pushpin, find_pushpin
+from tests.e2e.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "demo-e2e-key-0123456789abcdef0123456789"
 
 pytestmark = pytest.mark.pushpin
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_http(url: str, timeout: float = 20.0) -> None:
@@ -53,7 +48,7 @@ def _require_pushpin() -> None:
 class DemoStack:
     def __init__(self, tmp: Path, server: str = "wsgi") -> None:
         self.server = server
-        self.django_port = _free_port()
+        self.django_port = free_port()
         self.pushpin = Pushpin(backend=f"127.0.0.1:{self.django_port}", sig_key=KEY)
         self.tmp = tmp
         self.django: subprocess.Popen[bytes] | None = None
@@ -209,7 +204,7 @@ def test_live_page_shows_published_events_and_chat_in_a_browser(demo: DemoStack,
 
 def test_one_command_runner_starts_both_and_stops_both_on_ctrl_c(tmp_path: Path) -> None:
     _require_pushpin()
-    port, django_port, publish_port = _free_port(), _free_port(), _free_port()
+    port, django_port, publish_port = free_port(), free_port(), free_port()
     env = {**os.environ, "DEMO_DB": str(tmp_path / "db.sqlite3"), "PYTHONUNBUFFERED": "1"}
     runner = subprocess.Popen(
         [

@@ -10,12 +10,9 @@ leave the session's Pushpin alone. Each prints the figures it measured
 from __future__ import annotations
 
 import contextlib
-import http.client
 import logging
 import os
 import queue
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -26,6 +23,7 @@ from gripcontrol import HttpStreamFormat, WebSocketMessageFormat
 
 from grip_views import PublishError, flush, get_publisher, publish
 from grip_views.testing.pushpin import Pushpin, find_pushpin
+from tests.e2e.support import StreamReader, free_port
 
 pytestmark = pytest.mark.pushpin
 
@@ -33,47 +31,8 @@ KEY = "grip-views-fault-test-key-0123456789abcdef"
 CLIENTS = 5  # of each kind
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _backend(live_server) -> str:
     return f"127.0.0.1:{urlsplit(live_server.url).port}"
-
-
-class StreamClient:
-    """One streamed response, read line by line in a thread (None marks its end)."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
-        self.conn.request("GET", parts.path)
-        self.response = self.conn.getresponse()
-        self.status = self.response.status
-        self.lines: queue.Queue[bytes | None] = queue.Queue()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        try:
-            while line := self.response.readline():
-                self.lines.put(line.rstrip(b"\n"))
-        except (OSError, ValueError, http.client.HTTPException):
-            pass
-        self.lines.put(None)
-
-    def next(self, timeout: float = 10) -> bytes | None:
-        return self.lines.get(timeout=timeout)
-
-    def close(self) -> None:
-        sock = self.conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self.thread.join(5)
-        self.conn.close()
 
 
 class Clients:
@@ -86,7 +45,7 @@ class Clients:
             ws.send("sync")  # one round trip: subscribed before anything is published
             assert ws.recv() == "sync"
             self.sockets.append(ws)
-        self.streams = [StreamClient(f"{proxy.url}/sec/e2e/stream/{stream_channel}/") for _ in range(CLIENTS)]
+        self.streams = [StreamReader(f"{proxy.url}/sec/e2e/stream/{stream_channel}/") for _ in range(CLIENTS)]
         assert [s.status for s in self.streams] == [200] * CLIENTS
         assert [s.next() for s in self.streams] == [b"open"] * CLIENTS
 
@@ -133,7 +92,7 @@ def own_proxy(live_server, settings) -> Iterator[Pushpin]:
             pytest.fail("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
         pytest.skip("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
     proxy = Pushpin(
-        _backend(live_server), sig_key=KEY, http_port=_free_port(), publish_port=_free_port()
+        _backend(live_server), sig_key=KEY, http_port=free_port(), publish_port=free_port()
     ).start()
     settings.GRIP_PROXIES = [proxy.grip_proxy]
     settings.GRIP_PUBLISH_BACKEND = "grip_views.publishing.HttpPublisher"

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import queue
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -20,42 +15,7 @@ from grip_views import PublishError, publish
 from grip_views.signature import sign_hs256
 from grip_views.testing.pushpin import Pushpin
 from tests import e2e_views
-
-
-class StreamReader:
-    """Reads a streamed response line by line in a thread; close() unblocks it."""
-
-    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
-        parts = urlsplit(url)
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
-        self.conn.request(
-            "GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers or {}
-        )
-        self.response = self.conn.getresponse()
-        self.status_code = self.response.status
-        self.headers = self.response.headers
-        self.lines: queue.Queue[bytes | None] = queue.Queue()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        try:
-            while line := self.response.readline():
-                self.lines.put(line.rstrip(b"\r\n"))
-        except (OSError, ValueError, http.client.HTTPException):
-            pass  # closed by the test while reading
-        self.lines.put(None)  # end of stream
-
-    def next(self, timeout: float = 10) -> bytes | None:
-        return self.lines.get(timeout=timeout)
-
-    def close(self) -> None:
-        sock = self.conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self.thread.join(5)
-        self.conn.close()
+from tests.e2e.support import StreamReader
 
 
 @pytest.fixture
@@ -69,7 +29,7 @@ def stream_reader() -> Iterator[list[StreamReader]]:
 def open_stream(live, path: str, readers: list[StreamReader]) -> StreamReader:
     reader = StreamReader(live.url + path)
     readers.append(reader)
-    assert reader.status_code == 200
+    assert reader.status == 200
     return reader
 
 
