@@ -539,7 +539,6 @@ def _get_proxied(client, view_class):
         return client.get_proxied("/dyn/")
 
 
-
 def test_stream_whose_channels_for_returns_nothing_answers_without_a_hold(grip_client, rf):
     from grip_views import GripStreamView
 

@@ -1,0 +1,53 @@
+"""Clients and helpers shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import queue
+import socket
+import threading
+from urllib.parse import urlsplit
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class StreamReader:
+    """One streamed response, read line by line in a thread (None marks its end);
+    close() unblocks the reader at once."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        parts = urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        self.conn.request("GET", path, headers=headers or {})
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+        self.headers = self.response.headers
+        self.lines: queue.Queue[bytes | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            while line := self.response.readline():
+                self.lines.put(line.rstrip(b"\r\n"))
+        except (OSError, ValueError, http.client.HTTPException):
+            pass  # closed by the test while reading
+        self.lines.put(None)  # end of stream
+
+    def next(self, timeout: float = 10) -> bytes | None:
+        return self.lines.get(timeout=timeout)
+
+    def close(self) -> None:
+        sock = self.conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(5)
+        self.conn.close()
