@@ -126,6 +126,8 @@ grip_views demo is running (Ctrl-C stops it).
   WebSocket echo: {pushpin.ws_url}/echo/
       broadcast: curl -d data=hi {base}/broadcast/
   SSE event:     curl -d data=hi {base}/events/
+  DRF API:       curl -N -H "Accept: text/event-stream" {base}/api/todos/
+      change:    curl -u demo:demo -d title=milk {base}/api/todos/
   Pushpin publish endpoint: {pushpin.publish_url}   Django itself: http://127.0.0.1:{args.django_port}/
 """,
             flush=True,
