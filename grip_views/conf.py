@@ -23,19 +23,6 @@ from .exceptions import GripConfigurationError
 PROXY_KEYS = frozenset({"control_uri", "control_iss", "key", "verify_iss", "verify_key"})
 PUBLISH_SERVER_KEYS = frozenset({"uri", "control_uri", "iss", "control_iss", "key"})
 
-_WATCHED = frozenset(
-    {
-        "GRIP_PROXIES",
-        "GRIP_URL",
-        "GRIP_VERIFY_KEY",
-        "PUBLISH_SERVERS",
-        "GRIP_PUBLISH_BACKEND",
-        "GRIP_PUBLISH_TIMEOUT",
-        "GRIP_PUBLISH_QUEUE_SIZE",
-        "GRIP_PUBLISH_BATCH_SIZE",
-        "GRIP_PUBLISH_ERROR_HANDLER",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -354,7 +341,7 @@ grip_settings = GripSettings()
 
 @receiver(setting_changed)
 def _clear_on_change(*, setting: str, **kwargs: Any) -> None:
-    if setting in _WATCHED or setting.startswith("GRIP_"):
+    if setting.startswith("GRIP_") or setting == "PUBLISH_SERVERS":
         grip_settings.clear_cache()
         from .publishing import reset_publisher
 

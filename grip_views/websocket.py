@@ -37,7 +37,8 @@ _new_event = tuple.__new__
 _match_head = _HEAD.match
 #: Splitting searches every byte for CRLF (about 1 ns a byte here) to save a
 #: regex match per event: worth it for bodies of small events, not for a big
-#: message, which the scan jumps over by its length.
+#: message, which the scan jumps over by its length. Longer bodies are split
+#: only when their first event is small (under 4 KiB).
 _SPLIT_MAX = 64 * 1024
 #: Hex lengths as encoders write them (lower case), for messages up to 4 KiB.
 _SIZES = {b"%x" % n: n for n in range(1 << 12)}
@@ -57,11 +58,17 @@ def decode_events(body: bytes) -> list[WebSocketEvent]:
         if not isinstance(body, (bytearray, memoryview)):
             raise ProtocolError("WebSocket-events body must be bytes")
         body = bytes(body)
-    if len(body) <= _SPLIT_MAX:
+    if len(body) <= _SPLIT_MAX or _starts_small(body):
         events = _decode_split(body)
         if events is not None:
             return events
     return _decode_scan(body)
+
+
+def _starts_small(body: bytes) -> bool:
+    # A long body that opens with a small event is most likely many small events.
+    m = _match_head(body)
+    return m is not None and (m[2] is None or len(m[2]) <= 3)
 
 
 def _decode_split(body: bytes) -> list[WebSocketEvent] | None:

@@ -23,6 +23,22 @@ def _fresh_state() -> Iterator[None]:
     views.closes.clear()
 
 
+@pytest.fixture(scope="session")
+def ec_key():
+    """An ES256 key pair, as Fastly Fanout signs with."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="session")
+def rsa_key():
+    """An RS256 key pair."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 @pytest.fixture
 def grip_client() -> testing.GripClient:
     """Django's test client sending requests as the GRIP proxy would (signed)."""

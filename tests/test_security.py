@@ -117,14 +117,6 @@ def client() -> GripClient:
     return GripClient()
 
 
-@pytest.fixture(scope="module")
-def ec_key():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="module")
-def rsa_key():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def hook_names() -> list[str]:
