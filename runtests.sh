@@ -30,6 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 "$PYTHON" -m ruff check grip_views tests demo bench
+"$PYTHON" -m ruff format --check grip_views tests demo bench
 "$PYTHON" -m mypy
 # Two workers: each starts its own Pushpin and live server.
 exec "$PYTHON" -m pytest -n 2 -p no:cacheprovider -p no:benchmark "$@"

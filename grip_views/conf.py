@@ -24,7 +24,6 @@ PROXY_KEYS = frozenset({"control_uri", "control_iss", "key", "verify_iss", "veri
 PUBLISH_SERVER_KEYS = frozenset({"uri", "control_uri", "iss", "control_iss", "key"})
 
 
-
 @dataclass(frozen=True)
 class Proxy:
     """One GRIP proxy: where to publish to it, and how to check what it signs."""

@@ -117,8 +117,6 @@ def client() -> GripClient:
     return GripClient()
 
 
-
-
 def hook_names() -> list[str]:
     return [h[0] for h in security_views.hooks]
 

@@ -34,8 +34,6 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-
-
 # -- HS256 (Pushpin) -------------------------------------------------------------
 def test_hs256_token_signed_by_pushpin_style_jwt_library_verifies():
     token = jwt.encode(claims(), KEY, algorithm="HS256")
