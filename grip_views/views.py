@@ -7,8 +7,9 @@ may answer any request, and a view may be called twice for one client
 
 Hooks take ``(request, *args, **kwargs)`` like Django's handler methods, and
 ``self.request``, ``self.args`` and ``self.kwargs`` are set too. A hook may be
-``async def``: the view then runs as an async view under ASGI (sync hooks of
-the same view run in a thread via ``sync_to_async``).
+``async def``: the view then runs as an async view under ASGI; its flow runs
+in Django's sync thread (so sync hooks may use the ORM) and awaits each async
+hook on the event loop.
 """
 
 from __future__ import annotations
