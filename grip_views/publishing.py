@@ -209,6 +209,7 @@ class HttpPublisher(Publisher):
         self.batch_size = batch_size
         self.error_handler = error_handler
         self.stats = {"queued": 0, "sent": 0, "failed": 0, "batches": 0}
+        self._stats_lock = threading.Lock()
         self._queue: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=queue_size)
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -257,7 +258,8 @@ class HttpPublisher(Publisher):
                     "(raise GRIP_PUBLISH_QUEUE_SIZE, or is the proxy down?)",
                 )
                 raise PublishQueueFull([failure]) from None
-            self.stats["queued"] += 1
+            with self._stats_lock:  # callers publish from many threads at once
+                self.stats["queued"] += 1
 
     def _batches(self, encoded: Sequence[tuple[str, bytes]]) -> Iterable[Sequence[tuple[str, bytes]]]:
         batch: list[tuple[str, bytes]] = []
