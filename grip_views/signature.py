@@ -52,7 +52,10 @@ def algorithm_for_key(key: Any) -> tuple[str, Any]:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    public = load_pem_public_key(raw.strip()) if raw is not None else key
+    if raw is not None:
+        # Settings often hold the PEM in an indented triple-quoted string.
+        raw = b"\n".join(line.strip() for line in raw.strip().splitlines())
+    public = load_pem_public_key(raw) if raw is not None else key
     if isinstance(public, ec.EllipticCurvePublicKey):
         return "ES256", public
     if isinstance(public, rsa.RSAPublicKey):

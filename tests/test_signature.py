@@ -230,3 +230,14 @@ def test_cryptography_is_an_install_requirement():
     requires = next(kw.value for kw in call.keywords if kw.arg == "install_requires")
     names = [ast.literal_eval(e).split(">")[0].split("=")[0].strip() for e in requires.elts]
     assert "cryptography" in names
+
+
+def test_pem_key_indented_in_settings_still_verifies(ec_key):
+    from cryptography.hazmat.primitives import serialization
+
+    pem = ec_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    indented = "\n".join("    " + line for line in pem.decode().splitlines())
+    token = jwt.encode({"iss": "fastly:x", "exp": int(time.time()) + 60}, ec_key, algorithm="ES256")
+    assert SignatureVerifier([(indented, "fastly:x")]).is_valid(token)
