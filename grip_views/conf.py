@@ -186,13 +186,15 @@ class GripSettings:
     @property
     def verifier(self) -> Any:
         """The :class:`~grip_views.signature.SignatureVerifier` for ``verify_keys``."""
+        try:  # asked on every request: the cached value first, nothing built
+            return self._cache["verifier"]
+        except KeyError:
+            return self._cached("verifier", self._build_verifier)
 
-        def build() -> Any:
-            from .signature import SignatureVerifier
+    def _build_verifier(self) -> Any:
+        from .signature import SignatureVerifier
 
-            return SignatureVerifier(self.verify_keys)
-
-        return self._cached("verifier", build)
+        return SignatureVerifier(self.verify_keys)
 
     @property
     def publish_servers(self) -> tuple[Proxy, ...]:
@@ -234,7 +236,10 @@ class GripSettings:
     @property
     def proxy_required(self) -> bool:
         """``GRIP_PROXY_REQUIRED``: answer 501 to a hold asked for on a direct request."""
-        return self._cached("proxy_required", self._build_proxy_required)  # type: ignore[no-any-return]
+        try:
+            return self._cache["proxy_required"]  # type: ignore[no-any-return]
+        except KeyError:
+            return self._cached("proxy_required", self._build_proxy_required)  # type: ignore[no-any-return]
 
     def _build_proxy_required(self) -> bool:
         value = getattr(django_settings, "GRIP_PROXY_REQUIRED", False)
@@ -246,7 +251,10 @@ class GripSettings:
     def prefix(self) -> str:
         """``GRIP_PREFIX``: put before every channel name, in holds, subscriptions and publishes."""
         # Read on every proxied request: cached, and dropped when a setting changes.
-        return self._cached("prefix", self._build_prefix)  # type: ignore[no-any-return]
+        try:
+            return self._cache["prefix"]  # type: ignore[no-any-return]
+        except KeyError:
+            return self._cached("prefix", self._build_prefix)  # type: ignore[no-any-return]
 
     def _build_prefix(self) -> str:
         value = getattr(django_settings, "GRIP_PREFIX", "")

@@ -78,6 +78,11 @@ class Channel:
             object.__setattr__(self, "filters", (self.filters,))
         for f in self.filters:
             _check_param(f, "filter")
+        # Holds are cached by their channels: hash each channel once, not per request.
+        object.__setattr__(self, "_hash", hash((self.name, self.prev_id, tuple(self.filters))))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined,no-any-return]
 
     def header_value(self, prefix: str = "") -> str:
         value = prefix + self.name
@@ -99,6 +104,8 @@ def _named_channel(name: str) -> Channel:
 
 def as_channel(channel: ChannelLike) -> Channel:
     """A :class:`Channel` from a name, a Channel, or a ``gripcontrol.Channel``."""
+    if type(channel) is str:
+        return _named_channel(channel)
     if isinstance(channel, Channel):
         return channel
     if isinstance(channel, str):
@@ -113,6 +120,8 @@ def as_channels(channels: ChannelLike | Iterable[ChannelLike] | None) -> tuple[C
     """Channels from one channel or an iterable of them (``None`` is no channel)."""
     if channels is None:
         return ()
+    if type(channels) is list or type(channels) is tuple:  # the usual answer of channels_for()
+        return tuple([as_channel(c) for c in channels])
     if isinstance(channels, (str, Channel)) or hasattr(channels, "name"):
         return (as_channel(channels),)
     return tuple(as_channel(c) for c in channels)  # type: ignore[union-attr]

@@ -125,7 +125,10 @@ class GripView(View):
     def _hook(self, name: str) -> Callable[..., Any]:
         """The hook ``name``, callable from the view's (sync) flow."""
         fn = getattr(self, name)
-        if name in _async_hooks(type(self)):
+        names = _ASYNC_HOOKS.get(type(self))
+        if names is None:
+            names = _async_hooks(type(self))
+        if names and name in names:
             return async_to_sync(fn)  # type: ignore[no-any-return]
         return fn  # type: ignore[no-any-return]
 
@@ -226,6 +229,9 @@ class GripStreamView(GripView):
         return self._run(self._open_stream, request, args, kwargs)
 
     get._grip_handler = True  # type: ignore[attr-defined]
+    # HEAD answers as GET, as Django's View.setup() arranges per request; said
+    # once here instead.
+    head = get
 
     def _open_stream(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase:
         channels = self._hold_channels(request, args, kwargs)
@@ -339,6 +345,9 @@ class GripLongPollView(GripView):
         return self._run(self._poll, request, args, kwargs)
 
     get._grip_handler = True  # type: ignore[attr-defined]
+    # HEAD answers as GET, as Django's View.setup() arranges per request; said
+    # once here instead.
+    head = get
 
     def _poll(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase:
         channels = self._hold_channels(request, args, kwargs)
@@ -505,6 +514,9 @@ class WebSocketView(GripView):
         )
 
     get._grip_handler = True  # type: ignore[attr-defined]
+    # HEAD answers as GET, as Django's View.setup() arranges per request; said
+    # once here instead.
+    head = get
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         ctx = self.grip.websocket
