@@ -146,7 +146,7 @@ class GripMiddleware:
         info.websocket = WebSocketContext(
             connection_id,
             events,
-            request.META,  # Meta-* headers, read only if the view uses meta
+            headers=request.META,  # Meta-* headers, read only if the view uses meta
             grip_extension=any(e.split(";")[0].strip() == "grip" for e in extensions.split(",")),
             prefix=grip_settings.prefix,
         )

@@ -79,7 +79,7 @@ class GripView(View):
 
     @classonlymethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:  # noqa: N805
-        hooks = [n for n in cls.hook_names if iscoroutinefunction(getattr(cls, n, None))]
+        hooks = [n for n in cls.hook_names if n in _async_hooks(cls)]
         handlers = [
             m
             for m in cls.http_method_names

@@ -221,6 +221,7 @@ class WebSocketContext:
         events: list[WebSocketEvent],
         meta: Mapping[str, str] | None = None,
         *,
+        headers: Mapping[str, str] | None = None,
         grip_extension: bool = True,
         prefix: str = "",
     ) -> None:
@@ -234,7 +235,9 @@ class WebSocketContext:
         self.closed = False
         self.close_code: int | None = None
         self.subprotocol: str | None = None
+        # Meta given as such, or the request's WSGI headers to read it from.
         self._meta_source = meta
+        self._headers = headers
         self._meta: dict[str, str] | None = None
         self._meta_in: dict[str, str] = {}
         # The reply's events, each already encoded: joined once at the end.
@@ -247,10 +250,10 @@ class WebSocketContext:
         Read from the request's headers on first use only.
         """
         if self._meta is None:
-            source = self._meta_source or {}
-            if any(k.startswith("HTTP_") for k in source):
-                source = meta_from_headers(source)
-            self._meta = dict(source)
+            if self._meta_source is None and self._headers is not None:
+                self._meta = meta_from_headers(self._headers)
+            else:
+                self._meta = dict(self._meta_source or {})
             self._meta_in = dict(self._meta)
         return self._meta
 
