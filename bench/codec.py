@@ -55,7 +55,7 @@ def run(ctx, res: Result) -> None:
     from gripcontrol import WebSocketEvent as GcEvent
     from gripcontrol import decode_websocket_events, encode_websocket_events
 
-    from grip_views.websocket import ProtocolError, WebSocketEvent, decode_events, encode_events
+    from grip_views.protocol.websocket import ProtocolError, WebSocketEvent, decode_events, encode_events
 
     smoke = ctx.smoke
     sizes = [1, 100, 1000] if smoke else [1, 100, 10_000, 100_000]

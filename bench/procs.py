@@ -221,10 +221,10 @@ def cpu_ns(pid: int) -> int:
 
 
 def start_pushpin(routes: list[str], sig_key: str, message_rate: int, workdir: Path, name: str):
-    """A private Pushpin (grip_views.testing.pushpin) with the given routes lines.
+    """A private Pushpin (grip_views.pushpin) with the given routes lines.
 
     Its log and config stay in workdir/name for the report's readers."""
-    from grip_views.testing.pushpin import Pushpin
+    from grip_views.pushpin import Pushpin
 
     where = workdir / name
     where.mkdir(parents=True, exist_ok=True)

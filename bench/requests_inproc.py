@@ -144,7 +144,7 @@ def make_handlers() -> dict:
 
 
 def _events(body: bytes) -> list:
-    from grip_views.websocket import decode_events
+    from grip_views.protocol.websocket import decode_events
 
     out = []
     for etype, content in decode_events(body):

@@ -36,7 +36,7 @@ def ensure_python_packages() -> None:
 
 
 def ensure_pushpin() -> None:
-    from grip_views.testing.pushpin import PushpinNotInstalled, find_pushpin, install_pushpin
+    from grip_views.pushpin import PushpinNotInstalled, find_pushpin, install_pushpin
 
     if find_pushpin():
         return
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [str(HERE), str(ROOT)]
     ensure_python_packages()
     ensure_pushpin()
-    from grip_views.testing.pushpin import Pushpin
+    from grip_views.pushpin import Pushpin
 
     key = os.environ.get("DEMO_GRIP_KEY", "demo-key-change-me-0123456789abcdef")
     env = {

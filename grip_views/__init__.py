@@ -32,8 +32,8 @@ __all__ = [
 # Imported on first use, so that importing grip_views needs no settings and
 # builds nothing (no publisher, thread or socket).
 _LAZY = {
-    "Channel": ".instructions",
-    "Hold": ".instructions",
+    "Channel": ".protocol.instructions",
+    "Hold": ".protocol.instructions",
     "GripError": ".exceptions",
     "PublishError": ".exceptions",
     "RejectConnection": ".exceptions",
@@ -46,16 +46,16 @@ _LAZY = {
     "flush": ".publishing",
     "get_publisher": ".publishing",
     "publish": ".publishing",
-    "format_event": ".sse",
-    "set_hold": ".middleware",
+    "format_event": ".protocol.sse",
+    "set_hold": ".http",
 }
 
 if TYPE_CHECKING:
     from .exceptions import GripError, PublishError, RejectConnection
-    from .instructions import Channel, Hold
-    from .middleware import set_hold
+    from .http import set_hold
+    from .protocol.instructions import Channel, Hold
+    from .protocol.sse import format_event
     from .publishing import flush, get_publisher, publish
-    from .sse import format_event
     from .views import (
         EventStreamView,
         GripLongPollView,

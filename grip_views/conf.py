@@ -185,14 +185,14 @@ class GripSettings:
 
     @property
     def verifier(self) -> Any:
-        """The :class:`~grip_views.signature.SignatureVerifier` for ``verify_keys``."""
+        """The :class:`~grip_views.protocol.signature.SignatureVerifier` for ``verify_keys``."""
         try:  # asked on every request: the cached value first, nothing built
             return self._cache["verifier"]
         except KeyError:
             return self._cached("verifier", self._build_verifier)
 
     def _build_verifier(self) -> Any:
-        from .signature import SignatureVerifier
+        from .protocol.signature import SignatureVerifier
 
         return SignatureVerifier(self.verify_keys)
 
@@ -262,7 +262,7 @@ class GripSettings:
             raise GripConfigurationError(f"GRIP_PREFIX must be a string, got {value!r}.")
         if value:
             from .exceptions import InvalidChannel
-            from .instructions import check_channel_name
+            from .protocol.instructions import check_channel_name
 
             try:
                 check_channel_name(value, setting="GRIP_PREFIX")
@@ -350,6 +350,3 @@ grip_settings = GripSettings()
 def _clear_on_change(*, setting: str, **kwargs: Any) -> None:
     if setting.startswith("GRIP_") or setting == "PUBLISH_SERVERS":
         grip_settings.clear_cache()
-        from .publishing import reset_publisher
-
-        reset_publisher()

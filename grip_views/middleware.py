@@ -22,57 +22,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from .conf import grip_settings
 from .exceptions import GripError, ProtocolError
-from .instructions import Hold, hold_headers, parse_features, parse_grip_last
-from .websocket import CONTENT_TYPE, WebSocketContext, decode_events
+from .http import GripInfo, get_hold, text_response
+from .protocol.instructions import hold_headers, parse_features, parse_grip_last
+from .protocol.websocket import CONTENT_TYPE, WebSocketContext, decode_events
 
 logger = logging.getLogger(__name__)
 
 _CONNECTION_ID_RE = re.compile(r"[!-~]{1,256}")
-HOLD_ATTRIBUTE = "grip_hold"
-
-
-class GripInfo:
-    """What the middleware learnt about a request, as ``request.grip``.
-
-    ``proxied``: it came through a GRIP proxy (with a valid signature whenever
-    a key is configured). ``signed``: its ``Grip-Sig`` verified. ``features``
-    and ``last`` (``{channel: last id}``) come from the proxy's headers and are
-    empty on direct requests. ``websocket`` is the connection context of a
-    WebSocket-over-HTTP request, else ``None``.
-    """
-
-    __slots__ = ("features", "last", "proxied", "signed", "websocket")
-
-    def __init__(
-        self,
-        proxied: bool = False,
-        signed: bool = False,
-        features: frozenset[str] = frozenset(),
-        last: dict[str, str] | None = None,
-        websocket: WebSocketContext | None = None,
-    ) -> None:
-        # A plain class, not a dataclass: one is built for every request.
-        self.proxied = proxied
-        self.signed = signed
-        self.features = features
-        self.last: dict[str, str] = {} if last is None else last
-        self.websocket = websocket
-
-    def __repr__(self) -> str:
-        return (
-            f"GripInfo(proxied={self.proxied}, signed={self.signed}, features={set(self.features)}, "
-            f"last={self.last}, websocket={self.websocket!r})"
-        )
-
-
-def set_hold(response: HttpResponseBase, hold: Hold) -> HttpResponseBase:
-    """Ask the middleware to hold ``response`` on the proxy (for function views)."""
-    setattr(response, HOLD_ATTRIBUTE, hold)
-    return response
-
-
-def _plain(status: int, message: str) -> HttpResponse:
-    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
 
 
 class GripMiddleware:
@@ -128,20 +84,20 @@ class GripMiddleware:
 
     def _open_websocket(self, request: HttpRequest, info: GripInfo) -> HttpResponse | None:
         if not info.proxied:
-            return _plain(
+            return text_response(
                 403,
                 "WebSocket-over-HTTP requests are accepted only from the GRIP proxy "
                 "(Grip-Sig missing or invalid).",
             )
         connection_id = request.META.get("HTTP_CONNECTION_ID", "")
         if not _CONNECTION_ID_RE.fullmatch(connection_id):
-            return _plain(400, "Missing or malformed Connection-Id header.")
+            return text_response(400, "Missing or malformed Connection-Id header.")
         try:
             events = decode_events(request.body)
         except RequestDataTooBig:
-            return _plain(413, "WebSocket-events body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE.")
+            return text_response(413, "WebSocket-events body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE.")
         except ProtocolError as exc:
-            return _plain(400, f"Malformed WebSocket-events body: {exc}")
+            return text_response(400, f"Malformed WebSocket-events body: {exc}")
         extensions = request.META.get("HTTP_SEC_WEBSOCKET_EXTENSIONS", "")
         info.websocket = WebSocketContext(
             connection_id,
@@ -161,18 +117,20 @@ class GripMiddleware:
             return response
         if info.websocket is not None:
             return self._finish_websocket(info.websocket, response)
-        hold: Hold | None = getattr(response, HOLD_ATTRIBUTE, None)
+        hold = get_hold(response)
         if hold is None:
             return response
         if not info.proxied and (grip_settings.proxy_required or grip_settings.verifier.required):
             if grip_settings.proxy_required:
-                return _plain(501, "Not Implemented: this endpoint must be reached through a GRIP proxy.")
+                return text_response(
+                    501, "Not Implemented: this endpoint must be reached through a GRIP proxy."
+                )
             return response  # a direct client gets the first answer, never a hold
         try:
             headers = hold_headers(hold, grip_settings.prefix)
         except GripError as exc:  # pragma: no cover - Hold checks its parts when built
             logger.error("grip_views: could not write hold for %s: %s", request.path, exc)
-            return _plain(500, "Invalid GRIP hold.")
+            return text_response(500, "Invalid GRIP hold.")
         intended = hold.status
         if intended is not None and intended != 200:
             response.status_code = 200  # the proxy sends the intended status (Grip-Status)
@@ -185,12 +143,12 @@ class GripMiddleware:
             # A refused handshake (or an error): the proxy relays it as such.
             return response
         if ctx.opening and not ctx.accepted:
-            return _plain(403, "WebSocket connection was not accepted.")
+            return text_response(403, "WebSocket connection was not accepted.")
         try:
             headers = ctx.response_headers()
         except GripError as exc:
             logger.error("grip_views: bad connection meta on %s: %s", ctx.connection_id, exc)
-            return _plain(500, "Invalid WebSocket connection meta.")
+            return text_response(500, "Invalid WebSocket connection meta.")
         body = ctx.response_body()
         response.content = body  # type: ignore[attr-defined]
         if response.has_header("Content-Length"):

@@ -23,10 +23,13 @@ from functools import partial
 from typing import Any, Protocol, Union
 from urllib.parse import urlsplit
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
 from .conf import Proxy, grip_settings
 from .exceptions import PublishError, PublishFailure, PublishQueueFull
-from .instructions import ChannelLike, as_channel, check_meta
-from .signature import sign_hs256
+from .protocol.instructions import ChannelLike, as_channel, check_meta
+from .protocol.signature import sign_hs256
 
 logger = logging.getLogger(__name__)
 
@@ -397,6 +400,13 @@ def reset_publisher() -> None:
         old, _publisher = _publisher, None
     if old is not None:
         old.close(timeout=1.0)
+
+
+@receiver(setting_changed)
+def _reset_on_change(*, setting: str, **kwargs: Any) -> None:
+    # Registered after conf's receiver, so the new publisher reads fresh settings.
+    if setting.startswith("GRIP_") or setting == "PUBLISH_SERVERS":
+        reset_publisher()
 
 
 def _after_fork() -> None:

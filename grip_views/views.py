@@ -29,12 +29,12 @@ from gripcontrol import HttpResponseFormat, HttpStreamFormat, WebSocketMessageFo
 
 from .conf import grip_settings
 from .exceptions import InvalidChannel, RejectConnection
-from .instructions import Channel, ChannelLike, as_channels, make_hold
-from .middleware import GripInfo, set_hold
+from .http import GripInfo, set_hold
 from .origins import origin_allowed
+from .protocol.instructions import Channel, ChannelLike, as_channels, make_hold
+from .protocol.sse import format_comment, format_event
+from .protocol.websocket import WebSocketContext, parse_close_payload
 from .publishing import publish as _publish
-from .sse import format_comment, format_event
-from .websocket import WebSocketContext, parse_close_payload
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from django.http import HttpResponse
 from django.test import AsyncClient, override_settings
 
 from grip_views.middleware import GripMiddleware
+from grip_views.protocol.websocket import CONTENT_TYPE, close_payload, encode_events
 from grip_views.testing import WebSocketReply, grip_sig
-from grip_views.websocket import CONTENT_TYPE, close_payload, encode_events
 
 from . import views
 

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from grip_views.exceptions import InvalidChannel, ProtocolError
-from grip_views.instructions import (
+from grip_views.origins import origin_allowed
+from grip_views.protocol.instructions import (
     Channel,
     Hold,
     check_meta,
@@ -31,10 +32,15 @@ from grip_views.instructions import (
     parse_features,
     parse_grip_last,
 )
-from grip_views.origins import origin_allowed
-from grip_views.signature import SignatureVerifier, sign_hs256
+from grip_views.protocol.signature import SignatureVerifier, sign_hs256
+from grip_views.protocol.websocket import (
+    CONTENT_TYPE,
+    EVENT_TYPES,
+    WebSocketEvent,
+    decode_events,
+    encode_events,
+)
 from grip_views.testing import GripClient
-from grip_views.websocket import CONTENT_TYPE, EVENT_TYPES, WebSocketEvent, decode_events, encode_events
 
 from . import security_views
 from .settings import GRIP_PROXIES

@@ -8,7 +8,7 @@ import gripcontrol
 import pytest
 
 from grip_views.exceptions import InvalidChannel, InvalidHold
-from grip_views.instructions import (
+from grip_views.protocol.instructions import (
     Channel,
     Hold,
     as_channel,

@@ -12,9 +12,9 @@ from django.test import override_settings
 
 from grip_views.conf import grip_settings
 from grip_views.middleware import GripMiddleware
-from grip_views.signature import sign_hs256
+from grip_views.protocol.signature import sign_hs256
+from grip_views.protocol.websocket import CONTENT_TYPE, decode_events
 from grip_views.testing import GripClient, grip_sig
-from grip_views.websocket import CONTENT_TYPE, decode_events
 
 KEY = "a-test-key-that-is-at-least-32-bytes-long"
 NO_KEY = [{"control_uri": "http://127.0.0.1:1"}]

@@ -17,8 +17,8 @@ from django.db import transaction
 from rest_framework.renderers import JSONRenderer
 
 from grip_views import testing
+from grip_views.protocol.sse import format_event
 from grip_views.rest_framework import EventStreamRenderer, publish_data, renderer_channel
-from grip_views.sse import format_event
 from grip_views.testing import GripClient, messages_on
 from tests.drf_app.models import ApiToken, Todo
 

@@ -24,15 +24,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core.checks import run_checks
 
 import grip_views
-from grip_views import signature
 from grip_views.checks import check_settings
 from grip_views.conf import grip_settings
 from grip_views.exceptions import InvalidChannel, PublishError
-from grip_views.instructions import Hold, hold_headers
+from grip_views.protocol import signature
+from grip_views.protocol.instructions import Hold, hold_headers
+from grip_views.protocol.signature import SignatureVerifier, sign_hs256
+from grip_views.protocol.websocket import CONTENT_TYPE
 from grip_views.publishing import HttpPublisher
-from grip_views.signature import SignatureVerifier, sign_hs256
 from grip_views.testing import GripClient, outbox
-from grip_views.websocket import CONTENT_TYPE
 
 from . import security_views
 from .settings import GRIP_PROXIES

@@ -1,4 +1,4 @@
-"""Grip-Sig verification (grip_views.signature): pure, no Django."""
+"""Grip-Sig verification (grip_views.protocol.signature): pure, no Django."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from grip_views import signature
 from grip_views.exceptions import SignatureError
-from grip_views.signature import SignatureVerifier, algorithm_for_key, sign_hs256
+from grip_views.protocol import signature
+from grip_views.protocol.signature import SignatureVerifier, algorithm_for_key, sign_hs256
 
 KEY = "a-shared-secret-of-at-least-32-bytes!!"
 

@@ -1,4 +1,4 @@
-"""Server-Sent Events framing (grip_views.sse) and EventStreamView."""
+"""Server-Sent Events framing (grip_views.protocol.sse) and EventStreamView."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 
 from grip_views import EventStreamView, format_event
-from grip_views.sse import format_comment
+from grip_views.protocol.sse import format_comment
 from grip_views.testing import messages_on
 
 

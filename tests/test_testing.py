@@ -9,8 +9,8 @@ from gripcontrol import HttpStreamFormat
 
 import grip_views
 from grip_views.conf import grip_settings
+from grip_views.protocol.websocket import CONTENT_TYPE, close_payload, encode_events
 from grip_views.testing import GripClient, InMemoryPublisher, WebSocketReply, grip_sig, messages_on, outbox
-from grip_views.websocket import CONTENT_TYPE, close_payload, encode_events
 
 KEY = "a-test-key-that-is-at-least-32-bytes-long"
 

@@ -16,8 +16,8 @@ from grip_views import (
     WebSocketView,
 )
 from grip_views.exceptions import InvalidHold
+from grip_views.protocol.websocket import WebSocketEvent, close_payload
 from grip_views.testing import grip_sig, messages_on, outbox
-from grip_views.websocket import WebSocketEvent, close_payload
 
 from . import views
 
@@ -548,12 +548,12 @@ def test_stream_whose_channels_for_returns_nothing_answers_without_a_hold(grip_c
         def channels_for(self, request):
             return []
 
-    from grip_views.middleware import HOLD_ATTRIBUTE
+    from grip_views.http import get_hold
 
     response = Nothing.as_view()(rf.get("/"))
     assert response.status_code == 200
     assert response.content == b"[open]\n"
-    assert getattr(response, HOLD_ATTRIBUTE, None) is None
+    assert get_hold(response) is None
 
 
 def test_event_stream_sends_retry_before_the_initial_body(rf):

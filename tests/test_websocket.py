@@ -1,4 +1,4 @@
-"""The WebSocket-events codec and WebSocketContext (grip_views.websocket): pure."""
+"""The WebSocket-events codec and WebSocketContext (grip_views.protocol.websocket): pure."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 
 from grip_views.exceptions import InvalidChannel, ProtocolError
-from grip_views.instructions import Channel
-from grip_views.websocket import (
+from grip_views.protocol.instructions import Channel
+from grip_views.protocol.websocket import (
     CONTENT_TYPE,
     EVENT_TYPES,
     WebSocketContext,

@@ -15,8 +15,8 @@ from grip_views import (
     WebSocketView,
 )
 from grip_views.exceptions import RejectConnection
-from grip_views.instructions import Hold
-from grip_views.middleware import set_hold
+from grip_views.http import set_hold
+from grip_views.protocol.instructions import Hold
 
 
 class Feed(GripStreamView):

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from grip_views.testing.pushpin import (
+from grip_views.pushpin import (
     INSTALL_COMMAND,
     Pushpin,
     PushpinError,

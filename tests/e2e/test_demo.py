@@ -18,7 +18,7 @@ import pytest
 import requests
 import websocket
 
-from grip_views.testing.pushpin import Pushpin, find_pushpin
+from grip_views.pushpin import Pushpin, find_pushpin
 from tests.e2e.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ import websocket
 from gripcontrol import HttpStreamFormat, WebSocketMessageFormat
 
 from grip_views import PublishError, flush, get_publisher, publish
-from grip_views.testing.pushpin import Pushpin, find_pushpin
+from grip_views.pushpin import Pushpin, find_pushpin
 from tests.e2e.support import StreamReader, free_port
 
 pytestmark = pytest.mark.pushpin

@@ -1,4 +1,4 @@
-"""The real-Pushpin harness (grip_views.testing.pushpin and its pytest plugin).
+"""The real-Pushpin harness (grip_views.pushpin and its pytest plugin).
 
 No Django here: the backend is a tiny ``http.server`` that answers GRIP by hand,
 so these tests prove the harness on its own. Everything talks to 127.0.0.1.
@@ -29,8 +29,8 @@ import websocket
 from gripcontrol import GripPubControl, WebSocketMessageFormat, parse_grip_uri
 from pubcontrol import Item
 
-import grip_views.testing.pushpin as harness
-from grip_views.testing.pushpin import (
+import grip_views.pushpin.process as harness
+from grip_views.pushpin import (
     INSTALL_COMMAND,
     Pushpin,
     PushpinError,
@@ -537,7 +537,7 @@ def test_grip_url_and_grip_proxy_describe_the_same_proxy(
 @needs_pushpin
 def test_cli_runs_in_the_foreground_and_stops_on_sigterm() -> None:
     cli = subprocess.Popen(
-        [sys.executable, "-m", "grip_views.testing.pushpin", "--backend", "127.0.0.1:9"],
+        [sys.executable, "-m", "grip_views.pushpin", "--backend", "127.0.0.1:9"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

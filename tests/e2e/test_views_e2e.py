@@ -12,8 +12,8 @@ import websocket
 from gripcontrol import HttpResponseFormat, HttpStreamFormat, WebSocketMessageFormat
 
 from grip_views import PublishError, publish
-from grip_views.signature import sign_hs256
-from grip_views.testing.pushpin import Pushpin
+from grip_views.protocol.signature import sign_hs256
+from grip_views.pushpin import Pushpin
 from tests import e2e_views
 from tests.e2e.support import StreamReader
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal, Union
 
-from .exceptions import InvalidChannel, InvalidHold
+from ..exceptions import InvalidChannel, InvalidHold
 
 #: Printable ASCII but the characters that delimit GRIP header values.
 _TOKEN_RE = re.compile(r"[!#-+\--:<-\[\]-~]+")

@@ -16,7 +16,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from .exceptions import InvalidChannel, ProtocolError
+from ..exceptions import InvalidChannel, ProtocolError
 from .instructions import ChannelLike, as_channel, check_meta
 
 CONTENT_TYPE = "application/websocket-events"

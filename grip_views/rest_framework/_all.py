@@ -50,13 +50,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from gripcontrol import HttpResponseFormat, HttpStreamFormat
 
-from .exceptions import InvalidChannel, ProtocolError
-from .instructions import Channel, ChannelLike, Hold, as_channels
-from .middleware import set_hold
-from .publishing import publish
-from .sse import format_comment, format_event
-from .views import JsonWebSocketView, WebSocketView
-from .websocket import CONTENT_TYPE, decode_events
+from ..exceptions import InvalidChannel, ProtocolError
+from ..http import set_hold
+from ..protocol.instructions import Channel, ChannelLike, Hold, as_channels
+from ..protocol.sse import format_comment, format_event
+from ..protocol.websocket import CONTENT_TYPE, decode_events
+from ..publishing import publish
+from ..views import JsonWebSocketView, WebSocketView
 
 __all__ = [
     "EventStreamMixin",

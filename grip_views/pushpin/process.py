@@ -12,7 +12,7 @@ imports Django::
     with Pushpin(backend="127.0.0.1:8000") as pushpin:
         print(pushpin.url, pushpin.grip_url)
 
-or from a shell: ``python -m grip_views.testing.pushpin --backend 127.0.0.1:8000``.
+or from a shell: ``python -m grip_views.pushpin --backend 127.0.0.1:8000``.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9._~+/\-]+")
 _PORT_IN_USE = re.compile(r"failed to bind [^\s]*?:(\d+): Address already in use")
 
 _CONFIG = """\
-# Written by grip_views.testing.pushpin for one private, throwaway instance.
+# Written by grip_views.pushpin for one private, throwaway instance.
 [global]
 include={{libdir}}/internal.conf
 rundir={rundir}
@@ -882,7 +882,7 @@ def _stop_all() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one Pushpin in the foreground until Ctrl-C or SIGTERM."""
     parser = argparse.ArgumentParser(
-        prog="python -m grip_views.testing.pushpin",
+        prog="python -m grip_views.pushpin",
         description="Run a private Pushpin on 127.0.0.1 in front of a backend.",
     )
     parser.add_argument(
@@ -939,7 +939,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         pushpin.stop()
     print("Pushpin stopped.")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

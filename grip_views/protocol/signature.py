@@ -26,7 +26,7 @@ from typing import Any
 
 import jwt
 
-from .exceptions import SignatureError
+from ..exceptions import SignatureError
 
 #: Longest token looked at; Pushpin's are ~130 characters, Fanout's under 1 KiB.
 MAX_TOKEN_LENGTH = 8192
