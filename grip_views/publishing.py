@@ -236,7 +236,7 @@ class HttpPublisher(Publisher):
         failures = []
         for server in self.servers:
             status, reason = server.post(body)
-            if status != 200:
+            if status is None or not 200 <= status < 300:  # 202 or 204 accepts it too
                 failures.append(PublishFailure(server.uri, [c for c, _ in batch], reason, status))
         return failures
 

@@ -251,6 +251,27 @@ def test_proxy_refusing_a_publish_raises_with_channel_proxy_and_status(proxy, ma
     assert f"HTTP {status}" in str(info.value) and "Invalid format" in str(info.value)
 
 
+@pytest.mark.parametrize(("status", "reply"), [(200, b"Published\n"), (202, b"Accepted\n"), (204, b"")])
+def test_every_2xx_answer_is_a_successful_publish(proxy, make_publisher, status, reply):
+    proxy.status, proxy.reply = status, reply
+    pub = make_publisher(Proxy(control_uri=proxy.url))
+    pub.publish_items([item("news")])  # blocking: raises on failure
+    failures: list[PublishFailure] = []
+    pub.error_handler = failures.append
+    pub.publish_items([item("later")], blocking=False)
+    assert pub.flush(timeout=5)
+    assert failures == []
+    assert pub.stats["sent"] == 1 and pub.stats["failed"] == 0
+
+
+@pytest.mark.parametrize("status", [301, 304, 401])
+def test_answers_outside_2xx_are_failed_publishes(proxy, make_publisher, status):
+    proxy.status, proxy.reply = status, b""
+    with pytest.raises(PublishError) as info:
+        make_publisher(Proxy(control_uri=proxy.url)).publish_items([item("news")])
+    assert info.value.failures[0].status == status
+
+
 def test_unreachable_proxy_raises_publish_error(make_publisher, closed_port):
     url = f"http://127.0.0.1:{closed_port}"
     with pytest.raises(PublishError, match="ConnectionRefused") as info:
