@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
+    "AsyncEventStreamView",
+    "AsyncGripLongPollView",
+    "AsyncGripStreamView",
+    "AsyncJsonWebSocketView",
+    "AsyncWebSocketView",
     "Channel",
+    "ChannelDenied",
     "EventStreamView",
     "GripError",
     "GripLongPollView",
@@ -37,6 +43,12 @@ _LAZY = {
     "GripError": ".exceptions",
     "PublishError": ".exceptions",
     "RejectConnection": ".exceptions",
+    "ChannelDenied": ".exceptions",
+    "AsyncEventStreamView": ".views",
+    "AsyncGripLongPollView": ".views",
+    "AsyncGripStreamView": ".views",
+    "AsyncJsonWebSocketView": ".views",
+    "AsyncWebSocketView": ".views",
     "EventStreamView": ".views",
     "GripLongPollView": ".views",
     "GripStreamView": ".views",
@@ -51,12 +63,17 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from .exceptions import GripError, PublishError, RejectConnection
+    from .exceptions import ChannelDenied, GripError, PublishError, RejectConnection
     from .http import set_hold
     from .protocol.instructions import Channel, Hold
     from .protocol.sse import format_event
     from .publishing import flush, get_publisher, publish
     from .views import (
+        AsyncEventStreamView,
+        AsyncGripLongPollView,
+        AsyncGripStreamView,
+        AsyncJsonWebSocketView,
+        AsyncWebSocketView,
         EventStreamView,
         GripLongPollView,
         GripStreamView,

@@ -16,6 +16,11 @@ class GripConfigurationError(GripError):
     """A ``GRIP_*`` setting has the wrong shape; the message names the setting."""
 
 
+class InvalidVerifyKey(GripConfigurationError, ValueError):
+    """A ``Grip-Sig`` verify key that is not a shared secret, a PEM public key
+    or an EC P-256 / RSA JWK; the message says which setting and why."""
+
+
 class InvalidChannel(GripError, ValueError):
     """A channel name that cannot be put in a ``Grip-Channel`` header or a publish."""
 
@@ -37,11 +42,12 @@ class SignatureError(GripError):
 
 
 class RejectConnection(GripError):
-    """Raise from any WebSocket hook to refuse or end the connection.
+    """Raise from any hook to refuse the client (or ``self.reject()``).
 
-    Raised while the connection is opening, the client's handshake fails with
-    ``status`` (403 by default). Raised once the socket is open, the connection
-    is closed with ``code`` (1008, policy violation, by default).
+    From a stream's or long-poll's hooks, or while a WebSocket is opening, the
+    client gets ``status`` (403 by default) with ``reason``, and nothing is
+    held: a WebSocket's handshake fails. Raised once a socket is open, it is
+    closed with ``code`` (1008, policy violation, by default).
     """
 
     def __init__(self, reason: str = "", *, status: int = 403, code: int = 1008) -> None:
@@ -49,6 +55,17 @@ class RejectConnection(GripError):
         self.reason = reason
         self.status = status
         self.code = code
+
+
+class ChannelDenied(RejectConnection):
+    """A channel this client may not receive: ``can_subscribe()`` said no.
+
+    Answered with 403 (a refused handshake for a WebSocket); nothing is held.
+    """
+
+    def __init__(self, channel: str) -> None:
+        super().__init__("Not allowed to subscribe to this channel.", status=403)
+        self.channel = channel
 
 
 class PublishFailure:

@@ -8,12 +8,14 @@ Neither imports the other.
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseBase
 
+from .exceptions import InvalidChannel, RejectConnection
 from .protocol.instructions import Hold
 from .protocol.websocket import WebSocketContext
 
-__all__ = ["GripInfo", "get_hold", "set_hold", "text_response"]
+__all__ = ["GripInfo", "get_hold", "refusal_response", "set_hold", "text_response"]
 
 _HOLD_ATTRIBUTE = "grip_hold"
 
@@ -66,3 +68,14 @@ def get_hold(response: HttpResponseBase) -> Hold | None:
 def text_response(status: int, message: str) -> HttpResponse:
     """A one-line plain-text answer: every error grip_views itself gives."""
     return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def refusal_response(exc: RejectConnection | PermissionDenied | InvalidChannel) -> HttpResponse:
+    """The answer to a refused client: ``self.reject()`` / ``RejectConnection``
+    (its status and reason), ``PermissionDenied`` (403) or a name that cannot
+    be a channel (400). For a WebSocket, the proxy relays it as a refused handshake."""
+    if isinstance(exc, RejectConnection):
+        return text_response(exc.status, exc.reason or "Refused.")
+    if isinstance(exc, PermissionDenied):
+        return text_response(403, str(exc) or "Permission denied.")
+    return text_response(400, str(exc))

@@ -5,112 +5,87 @@ client's connection. Views keep no state between requests, so any process
 may answer any request, and a view may be called twice for one client
 (Pushpin re-requests a long-poll when a channel gets its first subscriber).
 
-Hooks take ``(request, *args, **kwargs)`` like Django's handler methods, and
-``self.request``, ``self.args`` and ``self.kwargs`` are set too. A hook may be
-``async def``: the view then runs as an async view under ASGI; its flow runs
-in Django's sync thread (so sync hooks may use the ORM) and awaits each async
-hook on the event loop.
+Hooks take only their payload and read ``self.request``, ``self.args`` and
+``self.kwargs``, as Django's ``get_queryset()`` does. Every view runs them in
+one order::
+
+    on_open()                  refuse (self.reject(), raise PermissionDenied),
+                               or prepare: first body, greetings, self.meta
+    channels_for()             the channels (named by what on_open may have set)
+    can_subscribe(channel)     for each; one denied channel is a 403
+    -> the hold (stream, long-poll) or accept + subscribe (WebSocket)
+    on_message(message) ...    WebSocket: each message, then
+    on_close(code)             its end (None: the client vanished)
+    on_timeout()               long-poll: the answer if nothing is published
+
+A refusal in ``on_open()`` therefore protects ``channels_for()``. For
+``async def`` hooks use the ``Async*`` classes (:class:`AsyncWebSocketView`
+and the like): their flow runs in Django's sync thread (so sync hooks may use
+the ORM) and each async hook is awaited on the event loop.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
-from django.core.exceptions import ImproperlyConfigured
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.utils.decorators import classonlymethod
-from django.utils.functional import classproperty
 from django.views import View
 from gripcontrol import HttpResponseFormat, HttpStreamFormat, WebSocketMessageFormat
 
 from .conf import grip_settings
 from .exceptions import InvalidChannel, RejectConnection
-from .http import GripInfo, set_hold
+from .http import GripInfo, refusal_response, set_hold, text_response
 from .origins import origin_allowed
 from .protocol.instructions import Channel, ChannelLike, as_channels, make_hold
 from .protocol.sse import format_comment, format_event
-from .protocol.websocket import WebSocketContext, parse_close_payload
+from .protocol.websocket import WebSocketContext, is_sendable_close_code, parse_close_payload
 from .publishing import publish as _publish
+from .subscriptions import SubscriptionMixin
+
+__all__ = [
+    "AsyncEventStreamView",
+    "AsyncGripLongPollView",
+    "AsyncGripStreamView",
+    "AsyncHooksMixin",
+    "AsyncJsonWebSocketView",
+    "AsyncWebSocketView",
+    "EventStreamView",
+    "GripLongPollView",
+    "GripStreamView",
+    "GripView",
+    "JsonWebSocketView",
+    "WebSocketView",
+]
 
 logger = logging.getLogger(__name__)
 
-_Args = tuple[Any, ...]
-_Kwargs = dict[str, Any]
 
-#: The names of each view class's ``async def`` hooks, looked up once per class
-#: (a plain dict: view classes live as long as the URLconf that holds them).
-_ASYNC_HOOKS: dict[type, frozenset[str]] = {}
+class GripView(SubscriptionMixin, View):
+    """What every realtime view shares: channels and their authorization
+    (see :class:`~grip_views.subscriptions.SubscriptionMixin`), refusals, and
+    ``request.grip``.
 
-
-def _async_hooks(cls: type[GripView]) -> frozenset[str]:
-    try:
-        return _ASYNC_HOOKS[cls]
-    except KeyError:
-        names = frozenset(n for n in cls.hook_names if iscoroutinefunction(getattr(cls, n, None)))
-        _ASYNC_HOOKS[cls] = names
-        return names
-
-
-def _text_response(status: int, message: str) -> HttpResponse:
-    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
-
-
-class GripView(View):
-    """What every realtime view shares: channels, channel authorization, hook running.
-
-    Set ``channels`` for the static case, or override :meth:`channels_for`.
+    :meth:`dispatch` is the one place a refusal becomes a response: a
+    :class:`~grip_views.RejectConnection` (``self.reject()``) or
+    ``PermissionDenied`` gets its status and a one-line reason, a channel name
+    that cannot be a channel a 400.
     """
 
-    #: Channels this view subscribes its clients to.
-    channels: ClassVar[Sequence[ChannelLike]] = ()
+    #: The content type of bodies the hooks return as str or bytes.
+    content_type: ClassVar[str] = "text/plain; charset=utf-8"
 
-    #: Hooks that may be ``async def``; if any is, the view runs as async.
-    hook_names: ClassVar[tuple[str, ...]] = ("channels_for", "can_subscribe", "on_open")
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except (RejectConnection, PermissionDenied, InvalidChannel) as exc:
+            return refusal_response(exc)
 
-    request: HttpRequest
-
-    @classproperty
-    def view_is_async(cls) -> bool:  # noqa: N805 - as Django spells it
-        return bool(_async_hooks(cls))  # type: ignore[arg-type]
-
-    @classonlymethod
-    def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:  # noqa: N805
-        hooks = [n for n in cls.hook_names if n in _async_hooks(cls)]
-        handlers = [
-            m
-            for m in cls.http_method_names
-            if m != "options" and hasattr(cls, m) and not getattr(getattr(cls, m), "_grip_handler", False)
-        ]
-        if hooks and any(not iscoroutinefunction(getattr(cls, m)) for m in handlers):
-            raise ImproperlyConfigured(
-                f"{cls.__qualname__} has async hooks ({', '.join(hooks)}) but sync handlers "
-                f"({', '.join(handlers)}): make those handlers async too."
-            )
-        return super().as_view(**initkwargs)  # type: ignore[no-any-return]
-
-    # -- hooks -------------------------------------------------------------------
-    def channels_for(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Iterable[ChannelLike]:
-        """The channels to subscribe this client to; ``channels`` by default.
-
-        Return names or :class:`~grip_views.Channel` objects (with ``prev_id``
-        for a reliable hold). ``GRIP_PREFIX`` is added later, once.
-        """
-        return self.channels
-
-    def can_subscribe(self, request: HttpRequest, channel: Channel) -> bool:
-        """Whether this request's client may receive ``channel``.
-
-        Every subscription passes here first: a stream's or long-poll's
-        channels, a socket's channels on open and any it joins later. A denied
-        channel is never sent to the proxy. Allows everything by default.
-        """
-        return True
-
-    # -- machinery ---------------------------------------------------------------
     @property
     def grip(self) -> GripInfo:
         """``request.grip``: whether the request was proxied, last ids, features."""
@@ -122,72 +97,39 @@ class GripView(View):
             )
         return info  # type: ignore[no-any-return]
 
-    def _hook(self, name: str) -> Callable[..., Any]:
-        """The hook ``name``, callable from the view's (sync) flow."""
-        fn = getattr(self, name)
-        names = _ASYNC_HOOKS.get(type(self))
-        if names is None:
-            names = _async_hooks(type(self))
-        if names and name in names:
-            return async_to_sync(fn)  # type: ignore[no-any-return]
-        return fn  # type: ignore[no-any-return]
+    def reject(self, reason: str = "", status: int = 403) -> None:
+        """Refuse this client: it gets ``status`` and ``reason``, and is not held.
 
-    def _run(self, flow: Callable[..., Any], request: HttpRequest, args: _Args, kwargs: _Kwargs) -> Any:
-        """Run a flow: directly, or for a view with async hooks, as a coroutine.
-
-        Flows are written once, synchronously. In an async view the flow runs
-        in Django's sync thread (so sync hooks may use the ORM) and each
-        ``async def`` hook is awaited on the event loop through ``async_to_sync``.
+        On a WebSocket that is already open, the socket is closed with 1008.
         """
-        if _async_hooks(type(self)):
-            return sync_to_async(flow)(request, args, kwargs)
-        return flow(request, args, kwargs)
+        raise RejectConnection(reason, status=status)
 
-    def _channels(
-        self, request: HttpRequest, args: _Args, kwargs: _Kwargs
-    ) -> tuple[tuple[Channel, ...], bool]:
-        """``(allowed channels, whether any was denied)``; raises ``InvalidChannel``."""
-        wanted = as_channels(self._hook("channels_for")(request, *args, **kwargs))
-        if type(self).can_subscribe is GripView.can_subscribe:
-            return wanted, False  # nothing to ask: every channel is allowed
-        can_subscribe = self._hook("can_subscribe")
-        allowed = []
-        for channel in wanted:
-            if can_subscribe(request, channel):
-                allowed.append(channel)
-            else:
-                logger.info("grip_views: %s denied channel %r", type(self).__qualname__, channel.name)
-        return tuple(allowed), len(allowed) < len(wanted)
-
-    def _as_response(self, value: Any, content_type: str) -> HttpResponseBase:
+    def as_response(self, value: Any) -> HttpResponseBase:
+        """A hook's answer as a response: a response stays, a body gets ``content_type``."""
         if isinstance(value, HttpResponseBase):
             return value
-        if value is None:
-            value = b""
-        return HttpResponse(value, content_type=content_type)
-
-    def _hold_channels(
-        self, request: HttpRequest, args: _Args, kwargs: _Kwargs
-    ) -> tuple[Channel, ...] | HttpResponseBase:
-        """The channels to hold on, or the response that refuses the request."""
-        try:
-            channels, denied = self._channels(request, args, kwargs)
-        except InvalidChannel as exc:
-            return _text_response(400, str(exc))
-        if not channels:
-            if denied:
-                return _text_response(403, "Not allowed to subscribe to this channel.")
-            if type(self).channels_for is GripView.channels_for:
-                raise ImproperlyConfigured(
-                    f"{type(self).__qualname__} has no channels to hold on: set `channels` or "
-                    "override channels_for()."
-                )
-            # channels_for() chose no channel for this request: nothing to wait
-            # for, so the client gets the first answer and no hold.
-            logger.warning("grip_views: %s: channels_for() returned no channel", request.path)
-        return channels
+        return HttpResponse(b"" if value is None else value, content_type=self.content_type)
 
 
+class AsyncHooksMixin:
+    """Makes a view async (under ASGI) so that its hooks may be ``async def``.
+
+    The view's flow still runs synchronously, in Django's sync thread through
+    ``sync_to_async``, so sync hooks and handlers may use the ORM; each async
+    hook's coroutine is awaited on the event loop (see ``awaited()``).
+    """
+
+    async_hooks: ClassVar[bool] = True
+    view_is_async: ClassVar[bool] = True  # type: ignore[misc]  # Django's is a classproperty
+
+    async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = await sync_to_async(super().dispatch)(request, *args, **kwargs)  # type: ignore[misc]
+        if inspect.isawaitable(response):  # an async handler of the user's, or Django's options()
+            response = await response
+        return response
+
+
+# --------------------------------------------------------------------- streams
 class GripStreamView(GripView):
     """HTTP streaming: answer with a first body, then the proxy appends what is
     published on the view's channels, for as long as the client stays.
@@ -196,7 +138,6 @@ class GripStreamView(GripView):
     :meth:`publish` (or :func:`grip_views.publish` with ``HttpStreamFormat``).
     """
 
-    content_type: ClassVar[str] = "text/plain; charset=utf-8"
     #: The first body sent when the stream opens.
     initial_body: ClassVar[str | bytes] = ""
     #: Status the client sees (sent as ``Grip-Status`` when not 200).
@@ -216,43 +157,34 @@ class GripStreamView(GripView):
         """The next link for this request; ``next_link`` by default."""
         return self.next_link
 
-    def on_open(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    def on_open(self) -> Any:
         """The first answer: a body (str or bytes) or a whole response.
 
-        Runs once per client connection (and again when the proxy recovers a
-        reliable stream). Raise ``PermissionDenied`` or return a response
-        with another status to refuse; the hold is then not sent.
+        Runs first, once per client connection (and again when the proxy
+        recovers a reliable stream). Refuse with ``self.reject()``, by raising
+        ``PermissionDenied``, or by returning a response with another status:
+        then nothing is held and :meth:`channels_for` does not run.
         """
         return self.initial_body
 
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        return self._run(self._open_stream, request, args, kwargs)
-
-    get._grip_handler = True  # type: ignore[attr-defined]
-    # HEAD answers as GET, as Django's View.setup() arranges per request; said
-    # once here instead.
-    head = get
-
-    def _open_stream(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase:
-        channels = self._hold_channels(request, args, kwargs)
-        if isinstance(channels, HttpResponseBase):
-            return channels
-        response = self._as_response(self._hook("on_open")(request, *args, **kwargs), self.content_type)
-        if (response.status_code != 200 and response.status_code != self.status) or not channels:
-            return response  # the view refused, or chose no channel: no hold
-        status = self.status
-        set_hold(
-            response,
-            make_hold(
-                "stream",
-                channels,
-                keep_alive=self.get_keep_alive(),
-                keep_alive_interval=self.keep_alive_interval,
-                next_link=self.get_next_link(),
-                next_link_timeout=self.next_link_timeout,
-                status=status if status != 200 else None,
-            ),
-        )
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = self.as_response(self.awaited(self.on_open()))
+        if response.status_code not in (200, self.status):
+            return response  # refused: no channels, no hold
+        channels = self.get_channels()
+        if channels:
+            set_hold(
+                response,
+                make_hold(
+                    "stream",
+                    channels,
+                    keep_alive=self.get_keep_alive(),
+                    keep_alive_interval=self.keep_alive_interval,
+                    next_link=self.get_next_link(),
+                    next_link_timeout=self.next_link_timeout,
+                    status=self.status if self.status != 200 else None,
+                ),
+            )
         return response
 
     @classmethod
@@ -283,11 +215,11 @@ class EventStreamView(GripStreamView):
     #: Milliseconds a browser waits before reconnecting (sent on open), or None.
     retry: ClassVar[int | None] = None
 
-    def on_open(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    def on_open(self) -> Any:
         """The first events sent on open; by default only ``retry`` when set."""
-        if self.retry is None:
-            return self.initial_body
         body = self.initial_body
+        if self.retry is None:
+            return body
         retry = f"retry: {int(self.retry)}\n\n"
         return retry + body if isinstance(body, str) else retry.encode() + body
 
@@ -309,6 +241,7 @@ class EventStreamView(GripStreamView):
         cls.publish(channel, format_event(data, event=event, id=event_id), **options)
 
 
+# --------------------------------------------------------------------- long-polling
 class GripLongPollView(GripView):
     """Long-polling: answer at once when there is something to say, otherwise
     the proxy holds the request until a publish on the channels, or ``timeout``.
@@ -319,8 +252,6 @@ class GripLongPollView(GripView):
     subscriber.
     """
 
-    hook_names: ClassVar[tuple[str, ...]] = ("channels_for", "can_subscribe", "on_open", "on_timeout")
-    content_type: ClassVar[str] = "text/plain; charset=utf-8"
     #: Seconds the proxy holds the request (Pushpin's minimum is 5).
     timeout: ClassVar[int] = 55
     #: The body sent on timeout, unless :meth:`on_timeout` is overridden.
@@ -330,33 +261,28 @@ class GripLongPollView(GripView):
         """The hold's timeout for this request; ``timeout`` by default."""
         return self.timeout
 
-    def on_open(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    def on_open(self) -> Any:
         """What to answer right away (body or response), or ``None`` to hold.
 
-        ``request.grip.last`` has the last ids the proxy saw, on a retry.
+        Runs first. ``request.grip.last`` has the last ids the proxy saw, on a
+        retry. A response that is not a success is a refusal: sent as it is,
+        before :meth:`channels_for` runs. An answer sent now still needs the
+        channels' :meth:`can_subscribe`.
         """
         return None
 
-    def on_timeout(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    def on_timeout(self) -> Any:
         """The answer the proxy sends if nothing is published before the timeout."""
         return self.timeout_body
 
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        return self._run(self._poll, request, args, kwargs)
-
-    get._grip_handler = True  # type: ignore[attr-defined]
-    # HEAD answers as GET, as Django's View.setup() arranges per request; said
-    # once here instead.
-    head = get
-
-    def _poll(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase:
-        channels = self._hold_channels(request, args, kwargs)
-        if isinstance(channels, HttpResponseBase):
-            return channels
-        now = self._hook("on_open")(request, *args, **kwargs)
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        now = self.awaited(self.on_open())
+        if isinstance(now, HttpResponseBase) and not 200 <= now.status_code < 300:
+            return now  # refused: no channels, no hold
+        channels = self.get_channels()
         if now is not None:
-            return self._as_response(now, self.content_type)
-        response = self._as_response(self._hook("on_timeout")(request, *args, **kwargs), self.content_type)
+            return self.as_response(now)
+        response = self.as_response(self.awaited(self.on_timeout()))
         if channels:
             set_hold(response, make_hold("response", channels, timeout=self.get_timeout()))
         return response
@@ -376,6 +302,7 @@ class GripLongPollView(GripView):
         _publish(channel, HttpResponseFormat(code=status, headers=all_headers, body=body), **options)
 
 
+# --------------------------------------------------------------------- WebSockets
 class WebSocketView(GripView):
     """A WebSocket, served statelessly over HTTP by the proxy.
 
@@ -384,16 +311,14 @@ class WebSocketView(GripView):
     greetings or set ``self.meta``; :meth:`on_message` for each message from
     the client; :meth:`on_close` for its end. Inside them, use ``send()``,
     ``subscribe()``, ``unsubscribe()``, ``detach()`` and ``close()``.
+
+    An exception in a hook of an open socket closes it with 1011 (as Channels
+    does) and is logged with the connection id; the events after it in the
+    same request are not handled, and the log says how many.
     """
 
-    hook_names: ClassVar[tuple[str, ...]] = (
-        "channels_for",
-        "can_subscribe",
-        "on_open",
-        "on_message",
-        "on_close",
-    )
-    http_method_names = ["post", "get", "options"]
+    http_method_names = ["post", "get", "head", "options"]
+    channels_required = False
     #: Origins allowed to open this socket besides the site's own hosts, added
     #: to ``GRIP_WEBSOCKET_ALLOWED_ORIGINS``; ``["*"]`` allows every site.
     allowed_origins: ClassVar[Sequence[str]] = ()
@@ -403,18 +328,18 @@ class WebSocketView(GripView):
         return [*(grip_settings.websocket_allowed_origins or ()), *self.allowed_origins]
 
     # -- hooks -------------------------------------------------------------------
-    def on_open(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+    def on_open(self) -> Any:
         """A client is connecting: refuse it with ``self.reject()``, or prepare it.
 
-        After this hook the connection is accepted (unless you called
-        ``self.accept()`` already, or closed it) and subscribed to
-        :meth:`channels_for`.
+        Runs first, after the origin check. Then the connection is accepted
+        (unless you called ``self.accept()`` already, or closed it) and
+        subscribed to :meth:`channels_for`.
         """
 
-    def on_message(self, request: HttpRequest, message: Any, *args: Any, **kwargs: Any) -> None:
+    def on_message(self, message: Any) -> Any:
         """A message from the client: ``str`` for text, ``bytes`` for binary."""
 
-    def on_close(self, request: HttpRequest, code: int | None, *args: Any, **kwargs: Any) -> None:
+    def on_close(self, code: int | None) -> Any:
         """The client closed (``code`` from its close frame) or vanished (``None``)."""
 
     # -- verbs -------------------------------------------------------------------
@@ -445,44 +370,55 @@ class WebSocketView(GripView):
         """Accept the opening connection now (done for you after :meth:`on_open`)."""
         self.ws.accept(subprotocol)
 
-    def reject(self, reason: str = "", status: int = 403) -> None:
-        """Refuse the connection (failed handshake with ``status``) or, once open, close it."""
-        raise RejectConnection(reason, status=status)
+    def send(
+        self,
+        data: str | bytes | None = None,
+        /,
+        *,
+        text_data: str | None = None,
+        bytes_data: bytes | None = None,
+    ) -> None:
+        """Send one message to this client: ``str`` as text, ``bytes`` as binary.
 
-    def send(self, text_data: str | bytes | None = None, bytes_data: bytes | None = None) -> None:
-        """Send a message to this client: text (``str``) or binary (``bytes``).
-
-        ``send("hi")``, ``send(b"\\x00")``, or Channels' spelling
-        ``send(text_data=...)`` / ``send(bytes_data=...)``.
+        ``send("hi")``, ``send(b"\\x00")``, or Channels' ``send(text_data="hi")``
+        / ``send(bytes_data=b"\\x00")``. Exactly one argument, and a keyword's
+        value must be of its type, else ``TypeError``.
         """
-        if bytes_data is None:
-            if text_data is None:
-                raise TypeError("send() takes exactly one of text_data or bytes_data")
-            (self._ws or self.ws).send(text_data)
-        elif text_data is not None:
-            raise TypeError("send() takes exactly one of text_data or bytes_data")
-        else:
-            (self._ws or self.ws).send(bytes_data)
+        given = (data is not None) + (text_data is not None) + (bytes_data is not None)
+        if given != 1:
+            raise TypeError("send() takes exactly one of data, text_data or bytes_data")
+        if text_data is not None:
+            if not isinstance(text_data, str):
+                raise TypeError(f"send(text_data=...) takes str, got {type(text_data).__name__}")
+            data = text_data
+        elif bytes_data is not None:
+            if not isinstance(bytes_data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"send(bytes_data=...) takes bytes, got {type(bytes_data).__name__}")
+            data = bytes(bytes_data)
+        elif not isinstance(data, (str, bytes, bytearray, memoryview)):
+            raise TypeError(f"send() takes str or bytes, got {type(data).__name__}")
+        (self._ws or self.ws).send(data)  # type: ignore[arg-type]
 
     def subscribe(self, channel: ChannelLike) -> bool:
         """Subscribe this client to ``channel`` if :meth:`can_subscribe` allows; say whether.
 
         A name that cannot be a channel (often a client's input) is refused the
         same way, so it never becomes a server error nor reaches the proxy.
+        From an ``async def`` hook with an async ``can_subscribe``, use
+        :meth:`asubscribe`.
         """
-        try:
-            (ch,) = as_channels(channel)
-        except InvalidChannel as exc:
-            logger.info("grip_views: %s refused channel: %s", type(self).__qualname__, exc)
+        ch = self._as_channel(channel)
+        return ch is not None and self._subscribe_if(ch, self.awaited(self.can_subscribe(ch)))
+
+    async def asubscribe(self, channel: ChannelLike) -> bool:
+        """:meth:`subscribe` for ``async def`` hooks: awaits an async ``can_subscribe``."""
+        ch = self._as_channel(channel)
+        if ch is None:
             return False
-        if not self._check_sync(self.can_subscribe(self.request, ch)):
-            logger.info("grip_views: %s denied channel %r", type(self).__qualname__, ch.name)
-            return False
-        if not self.ws.grip_extension:
-            logger.error("grip_views: cannot subscribe without the proxy's 'grip' WebSocket extension")
-            return False
-        self.ws.subscribe(ch)
-        return True
+        allowed = self.can_subscribe(ch)
+        if inspect.isawaitable(allowed):
+            allowed = await allowed
+        return self._subscribe_if(ch, allowed)
 
     def unsubscribe(self, channel: ChannelLike) -> None:
         """Stop sending ``channel``'s messages to this client."""
@@ -499,113 +435,122 @@ class WebSocketView(GripView):
         """Close the connection with ``code``."""
         self.ws.close(code, reason)
 
-    def _check_sync(self, value: Any) -> Any:
-        if hasattr(value, "__await__"):
-            raise ImproperlyConfigured(
-                "subscribe() cannot await an async can_subscribe(); subscribe from a hook "
-                "via channels_for() instead."
-            )
-        return value
+    def _as_channel(self, channel: ChannelLike) -> Channel | None:
+        try:
+            (ch,) = as_channels(channel)
+        except (InvalidChannel, ValueError) as exc:
+            logger.info("grip_views: %s refused channel: %s", type(self).__qualname__, exc)
+            return None
+        return ch
+
+    def _subscribe_if(self, channel: Channel, allowed: bool) -> bool:
+        if not allowed:
+            logger.info("grip_views: %s denied channel %r", type(self).__qualname__, channel.name)
+            return False
+        if not self.ws.grip_extension:
+            logger.error("grip_views: cannot subscribe without the proxy's 'grip' WebSocket extension")
+            return False
+        self.ws.subscribe(channel)
+        return True
 
     # -- dispatch ----------------------------------------------------------------
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return _text_response(
+        return text_response(
             426, "This endpoint is a WebSocket: connect with a WebSocket client through the GRIP proxy."
         )
 
-    get._grip_handler = True  # type: ignore[attr-defined]
-    # HEAD answers as GET, as Django's View.setup() arranges per request; said
-    # once here instead.
-    head = get
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         ctx = self.grip.websocket
         if ctx is None:
-            return _text_response(
+            return text_response(
                 400, "Expected WebSocket-over-HTTP events (Content-Type: application/websocket-events)."
             )
         self._ws = ctx
-        return self._run(self._handle_events, request, args, kwargs)
-
-    post._grip_handler = True  # type: ignore[attr-defined]
-
-    def _handle_events(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase:
-        ctx = self.ws
-        receive = self._message_handler()
-        for etype, content in ctx.events:
+        events = ctx.events
+        for index, (etype, content) in enumerate(events):
             if ctx.closed and etype != "CLOSE" and etype != "DISCONNECT":
                 continue
             try:
-                if etype == "TEXT":
-                    try:
-                        text = content.decode() if content is not None else ""
-                    except UnicodeDecodeError:
-                        ctx.close(1007, "invalid UTF-8")
-                        continue
-                    receive(request, text, *args, **kwargs)
-                elif etype == "BINARY":
-                    receive(request, content or b"", *args, **kwargs)
-                elif etype == "OPEN":
-                    refused = self._open(request, args, kwargs)
-                    if refused is not None:
-                        return refused
-                elif etype == "PING":
-                    ctx.pong(content)
-                elif etype == "CLOSE":
-                    code, _ = parse_close_payload(content)
-                    self._hook("on_close")(request, code, *args, **kwargs)
-                    if not ctx.closed:
-                        ctx.close(
-                            code
-                            if code is not None
-                            and 1000 <= code <= 4999
-                            and code not in (1004, 1005, 1006, 1015)
-                            else 1000
-                        )
-                elif etype == "DISCONNECT":
-                    self._hook("on_close")(request, None, *args, **kwargs)
-                    ctx.closed = True
-            except RejectConnection as exc:
+                self.handle_event(etype, content)
+            except Exception as exc:
                 if ctx.opening and not ctx.accepted:
-                    return _text_response(exc.status, exc.reason or "WebSocket connection refused.")
-                ctx.close(exc.code, exc.reason[:100])
+                    raise  # a refused handshake (dispatch answers it), or a server error
+                if isinstance(exc, RejectConnection):
+                    ctx.close(exc.code, exc.reason[:100])
+                    continue
+                logger.exception(
+                    "grip_views: %s failed on %s event of connection %s; closed with 1011",
+                    type(self).__qualname__,
+                    etype,
+                    ctx.connection_id,
+                )
+                ctx.close(1011, "internal error")
+                unhandled = len(events) - index - 1
+                if unhandled:
+                    logger.error(
+                        "grip_views: %d later events of connection %s were not handled",
+                        unhandled,
+                        ctx.connection_id,
+                    )
+                break
         return HttpResponse()
 
-    def _open(self, request: HttpRequest, args: _Args, kwargs: _Kwargs) -> HttpResponseBase | None:
+    def handle_event(self, etype: str, content: bytes | None) -> None:
+        """Handle one WebSocket-over-HTTP event: the protocol's part, then the hook."""
+        ctx = self.ws
+        if etype == "TEXT":
+            try:
+                text = content.decode() if content is not None else ""
+            except UnicodeDecodeError:
+                ctx.close(1007, "invalid UTF-8")
+                return
+            self.awaited(self.receive(text))
+        elif etype == "BINARY":
+            self.awaited(self.receive(content or b""))
+        elif etype == "OPEN":
+            self.open()
+        elif etype == "PING":
+            ctx.pong(content)
+        elif etype == "CLOSE":
+            code, _ = parse_close_payload(content)
+            self.awaited(self.on_close(code))
+            if not ctx.closed:
+                ctx.close(code if code is not None and is_sendable_close_code(code) else 1000)
+        elif etype == "DISCONNECT":
+            self.awaited(self.on_close(None))
+            ctx.closed = True
+
+    def open(self) -> None:
+        """An OPEN event: origin check, :meth:`on_open`, channels, accept, subscribe."""
         ctx = self.ws
         if not ctx.opening:
-            return None  # an OPEN in the middle of a batch: not the protocol's, ignore
+            return  # an OPEN in the middle of a batch: not the protocol's, ignore
+        request = self.request
         if not origin_allowed(request, self.get_allowed_origins()):
             logger.warning(
                 "grip_views: refused WebSocket from origin %r on %s",
                 request.META.get("HTTP_ORIGIN"),
                 request.path,
             )
-            return _text_response(403, "This page's origin may not open this WebSocket.")
-        self._hook("on_open")(request, *args, **kwargs)
+            raise RejectConnection("This page's origin may not open this WebSocket.")
+        self.awaited(self.on_open())
         if ctx.closed and not ctx.accepted:
-            return _text_response(403, "WebSocket connection refused.")
-        try:
-            channels, denied = self._channels(request, args, kwargs)
-        except InvalidChannel as exc:
-            return _text_response(400, str(exc))
-        if denied and not channels:
-            return _text_response(403, "Not allowed to subscribe to this channel.")
+            raise RejectConnection("WebSocket connection refused.")
+        channels = self.get_channels()
         if channels and not ctx.grip_extension:
             logger.error("grip_views: %s needs the proxy's 'grip' WebSocket extension", request.path)
-            return _text_response(
-                400,
+            raise RejectConnection(
                 "This WebSocket subscribes to channels, which needs the GRIP proxy's 'grip' "
                 "WebSocket extension (Sec-WebSocket-Extensions: grip); the request did not offer it.",
+                status=400,
             )
         ctx.accept(ctx.subprotocol)
         for channel in channels:
             ctx.subscribe(channel)
-        return None
 
-    def _message_handler(self) -> Callable[..., Any]:
-        """What each received message is given to: ``on_message`` itself here."""
-        return self._hook("on_message")
+    def receive(self, message: str | bytes) -> Any:
+        """Give one message to :meth:`on_message` (JSON views decode it first)."""
+        return self.on_message(message)
 
     # -- publishing --------------------------------------------------------------
     @classmethod
@@ -627,11 +572,6 @@ class JsonWebSocketView(WebSocketView):
     (an ``{"error": ...}`` message by default) and never reaches ``on_message``.
     """
 
-    hook_names: ClassVar[tuple[str, ...]] = (
-        *WebSocketView.hook_names,
-        "on_invalid_message",
-    )
-
     def decode_json(self, text: str) -> Any:
         """Turn a text frame into a value; raise ``ValueError`` if it is not JSON."""
         return json.loads(text)
@@ -645,30 +585,42 @@ class JsonWebSocketView(WebSocketView):
         """Send ``content`` as a JSON text message."""
         self.send(text_data=self.encode_json(content))
 
-    def on_invalid_message(
-        self, request: HttpRequest, message: str | bytes, error: str, *args: Any, **kwargs: Any
-    ) -> None:
+    def on_invalid_message(self, message: str | bytes, error: str) -> Any:
         """A frame that is not JSON text arrived; tell the client what was wrong."""
         self.send_json({"error": error})
 
-    def _message_handler(self) -> Callable[..., Any]:
-        self._on_json = self._hook("on_message")
-        return self._receive_json
-
-    def _receive_json(self, request: HttpRequest, message: str | bytes, *args: Any, **kwargs: Any) -> None:
+    def receive(self, message: str | bytes) -> Any:
         if isinstance(message, bytes):
-            self._hook("on_invalid_message")(
-                request, message, "expected a JSON text message, got binary", *args, **kwargs
-            )
-            return
+            return self.on_invalid_message(message, "expected a JSON text message, got binary")
         try:
             value = self.decode_json(message)
         except ValueError as exc:
-            self._hook("on_invalid_message")(request, message, f"invalid JSON: {exc}", *args, **kwargs)
-            return
-        self._on_json(request, value, *args, **kwargs)
+            return self.on_invalid_message(message, f"invalid JSON: {exc}")
+        return self.on_message(value)
 
     @classmethod
     def publish(cls, channel: ChannelLike, message: Any, **options: Any) -> None:
         """Send ``message``, encoded as JSON, to every socket on ``channel``."""
         _publish(channel, WebSocketMessageFormat(cls.encode_json(message)), **options)
+
+
+# --------------------------------------------------------------------- async hooks
+class AsyncGripStreamView(AsyncHooksMixin, GripStreamView):  # type: ignore[misc]
+    """:class:`GripStreamView` whose hooks may be ``async def``."""
+
+
+class AsyncEventStreamView(AsyncHooksMixin, EventStreamView):  # type: ignore[misc]
+    """:class:`EventStreamView` whose hooks may be ``async def``."""
+
+
+class AsyncGripLongPollView(AsyncHooksMixin, GripLongPollView):  # type: ignore[misc]
+    """:class:`GripLongPollView` whose hooks may be ``async def``."""
+
+
+class AsyncWebSocketView(AsyncHooksMixin, WebSocketView):  # type: ignore[misc]
+    """:class:`WebSocketView` whose hooks may be ``async def`` (Channels'
+    ``AsyncWebsocketConsumer``). Use :meth:`asubscribe` from async hooks."""
+
+
+class AsyncJsonWebSocketView(AsyncHooksMixin, JsonWebSocketView):  # type: ignore[misc]
+    """:class:`JsonWebSocketView` whose hooks may be ``async def``."""

@@ -9,12 +9,14 @@ from grip_views import EventStreamView, GripLongPollView, GripStreamView, WebSoc
 class Stream(GripStreamView):
     initial_body = "[open]\n"
 
-    def channels_for(self, request, channel):
+    def channels_for(self):
+        channel = self.kwargs["channel"]
         return [channel]
 
 
 class Events(EventStreamView):
-    def channels_for(self, request, channel):
+    def channels_for(self):
+        channel = self.kwargs["channel"]
         return [channel]
 
 
@@ -22,22 +24,27 @@ class Poll(GripLongPollView):
     timeout = 5
     timeout_body = "timeout\n"
 
-    def channels_for(self, request, channel):
+    def channels_for(self):
+        channel = self.kwargs["channel"]
         return [channel]
 
-    def on_open(self, request, channel):
-        return "now\n" if request.GET.get("now") else None
+    def on_open(self):
+        channel = self.kwargs["channel"]
+        return "now\n" if self.request.GET.get("now") else None
 
 
 class Socket(WebSocketView):
-    def channels_for(self, request, channel):
+    def channels_for(self):
+        channel = self.kwargs["channel"]
         return [channel]
 
-    def on_open(self, request, channel):
-        if request.GET.get("refuse"):
+    def on_open(self):
+        channel = self.kwargs["channel"]
+        if self.request.GET.get("refuse"):
             self.reject("not today", status=403)
 
-    def on_message(self, request, message, channel):
+    def on_message(self, message):
+        channel = self.kwargs["channel"]
         if isinstance(message, bytes):
             self.send(message)
         elif message.startswith("nick "):

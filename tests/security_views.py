@@ -15,12 +15,12 @@ hooks: list[tuple] = []
 class StaffChannels:
     """Channels from ``?ch=`` (``public`` by default); ``staff-*`` only for alice."""
 
-    def channels_for(self, request, *args, **kwargs):
+    def channels_for(self):
         hooks.append(("channels_for",))
-        return request.GET.getlist("ch") or ["public"]
+        return self.request.GET.getlist("ch") or ["public"]
 
-    def can_subscribe(self, request, channel):
-        user = request.user.get_username()
+    def can_subscribe(self, channel):
+        user = self.request.user.get_username()
         hooks.append(("can_subscribe", channel.name, user))
         return not channel.name.startswith("staff-") or user == "alice"
 
@@ -28,7 +28,7 @@ class StaffChannels:
 class AuthStream(StaffChannels, GripStreamView):
     initial_body = "[open]\n"
 
-    def on_open(self, request, *args, **kwargs):
+    def on_open(self):
         hooks.append(("on_open",))
         return self.initial_body
 
@@ -36,7 +36,7 @@ class AuthStream(StaffChannels, GripStreamView):
 class AuthPoll(StaffChannels, GripLongPollView):
     timeout = 20
 
-    def on_open(self, request, *args, **kwargs):
+    def on_open(self):
         hooks.append(("on_open",))
         return None
 
@@ -44,10 +44,10 @@ class AuthPoll(StaffChannels, GripLongPollView):
 class AuthSocket(StaffChannels, WebSocketView):
     """``join X`` / ``leave X`` ask for channels later; anything else is echoed."""
 
-    def on_open(self, request, *args, **kwargs):
+    def on_open(self):
         hooks.append(("on_open",))
 
-    def on_message(self, request, message, *args, **kwargs):
+    def on_message(self, message):
         hooks.append(("on_message", message))
         if isinstance(message, str) and message.startswith("join "):
             self.send("joined" if self.subscribe(message[5:]) else "denied")
@@ -59,7 +59,7 @@ class AuthSocket(StaffChannels, WebSocketView):
         else:
             self.send(bytes_data=message)
 
-    def on_close(self, request, code, *args, **kwargs):
+    def on_close(self, code):
         hooks.append(("on_close", code))
 
 
@@ -70,7 +70,7 @@ class PartnerSocket(AuthSocket):
 class MetaSocket(WebSocketView):
     """``note X`` stores X in the connection meta, unchecked, as a careless app would."""
 
-    def on_message(self, request, message, *args, **kwargs):
+    def on_message(self, message):
         self.meta["note"] = message[5:] if message.startswith("note ") else ""
         self.send(repr(sorted(self.meta.items())))
 
@@ -91,15 +91,18 @@ class ChannelStream(GripStreamView):
 
     initial_body = "open\n"
 
-    def channels_for(self, request, channel):
+    def channels_for(self):
+        channel = self.kwargs["channel"]
         return [channel]
 
 
 class ChannelSocket(WebSocketView):
     """A socket subscribed to the channel named in the URL; echoes messages."""
 
-    def channels_for(self, request, channel):
+    def channels_for(self):
+        channel = self.kwargs["channel"]
         return [channel]
 
-    def on_message(self, request, message, channel):
+    def on_message(self, message):
+        channel = self.kwargs["channel"]
         self.send(text_data=message) if isinstance(message, str) else self.send(bytes_data=message)

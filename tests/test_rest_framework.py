@@ -260,7 +260,7 @@ def test_update_is_published_in_the_representation_a_get_returns(
     assert sse == {"content": format_event(detail, event="updated")}
 
 
-def test_create_is_published_even_when_perform_create_skips_super(
+def test_perform_create_that_saves_itself_publishes_with_publish_change(
     grip_client: GripClient, ann: dict[str, Any], django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
@@ -271,6 +271,18 @@ def test_create_is_published_even_when_perform_create_skips_super(
     (sse,) = messages_on(f"{LIST}@event-stream", "http-stream")
     assert sse == {"content": format_event(body, event="created")}
     assert messages_on(f"{LIST}.{json.loads(body)['id']}", "http-stream") == [{"content": body + "\n"}]
+
+
+def test_a_create_that_publishes_nothing_is_a_warning_naming_the_fix(
+    grip_client: GripClient, ann: dict[str, Any], caplog: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        created = grip_client.post("/api/forgetful/", {"title": "x"}, content_type="application/json", **ann)
+    assert created.status_code == 201
+    assert messages_on(LIST) == []
+    (warning,) = [r for r in caplog.records if "published nothing" in r.getMessage()]
+    assert "ForgetfulTodoList.perform_create()" in warning.getMessage()
+    assert "self.publish_change(instance, event)" in warning.getMessage()
 
 
 def test_delete_answers_detail_long_polls_404_and_leaves_list_long_polls_waiting(

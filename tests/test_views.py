@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
 from django.test import override_settings
 from django.urls import path
 
@@ -74,8 +75,9 @@ def test_hooks_see_self_request_args_and_kwargs(grip_client):
     assert response.json() == {"n": 3}
     assert response["Grip-Channel"] == "rec-3"
     assert response["Content-Type"] == "application/json"
-    assert [s[0] for s in views.HookRecorder.seen] == ["channels_for", "on_open"]
-    assert all(s[1:] == (True, (), {"n": 3}, {"n": 3}) for s in views.HookRecorder.seen)
+    # One order in every view: on_open (refuse or prepare) before channels_for.
+    assert [s[0] for s in views.HookRecorder.seen] == ["on_open", "channels_for"]
+    assert all(s[1:] == ((), {"n": 3}) for s in views.HookRecorder.seen)
 
 
 def test_get_methods_override_the_class_attributes_per_request(grip_client):
@@ -85,8 +87,10 @@ def test_get_methods_override_the_class_attributes_per_request(grip_client):
     assert not grip_client.get_proxied("/dynamic/").has_header("Grip-Keep-Alive")
 
 
-def test_denied_channels_are_left_out_of_the_hold(grip_client):
-    assert grip_client.get_proxied("/private/")["Grip-Channel"] == "public"
+def test_one_denied_channel_refuses_the_whole_request_with_403(grip_client):
+    denied = grip_client.get_proxied("/private/")
+    assert denied.status_code == 403
+    assert not denied.has_header("Grip-Hold")
     assert grip_client.get_proxied("/private/", {"token": "s3cret"})["Grip-Channel"] == "public, private"
 
 
@@ -319,7 +323,7 @@ def test_close_from_a_hook_sends_the_code_and_reason(grip_client):
 
 def test_close_without_a_code_sends_1000_not_0(grip_client):
     class Closer(WebSocketView):
-        def on_message(self, request, message):
+        def on_message(self, message):
             self.close()
 
     reply = _websocket_to(grip_client, Closer, [("TEXT", b"x")])
@@ -373,7 +377,7 @@ def test_plain_post_to_a_websocket_view_answers_400(grip_client):
 
 def test_connection_id_is_available_to_hooks(grip_client):
     class WhoAmI(WebSocketView):
-        def on_message(self, request, message):
+        def on_message(self, message):
             self.send(self.connection_id)
 
     assert _websocket_to(grip_client, WhoAmI, [("TEXT", b"?")], connection_id="abc-123").messages == [
@@ -383,7 +387,7 @@ def test_connection_id_is_available_to_hooks(grip_client):
 
 def test_send_takes_exactly_one_of_text_or_bytes(grip_client):
     class Confused(WebSocketView):
-        def on_message(self, request, message):
+        def on_message(self, message):
             try:
                 self.send("a", bytes_data=b"b")
             except TypeError:
@@ -486,23 +490,39 @@ def test_custom_json_codec_is_used_both_ways(grip_client):
         def encode_json(cls, content):
             return f"<{content}>"
 
-        def on_message(self, request, message):
+        def on_message(self, message):
             self.send_json(message)
 
     assert _websocket_to(grip_client, Upper, [("TEXT", b"abc")]).messages == ["<ABC>"]
 
 
 # == async hooks and handlers =========================================================================
-def test_async_hooks_with_a_sync_handler_are_refused_when_building_the_view():
+def test_an_async_hook_on_a_sync_view_class_names_the_async_class_to_use(rf):
     class Mixed(GripStreamView):
-        async def on_open(self, request):
+        channels = ["mixed"]
+
+        async def on_open(self):
             return "x"
 
-        def post(self, request):
-            pass
+    with pytest.raises(ImproperlyConfigured, match=r"on_open\(\) is async def.*AsyncWebSocketView"):
+        Mixed.as_view()(rf.get("/"))
 
-    with pytest.raises(ImproperlyConfigured, match="async hooks"):
-        Mixed.as_view()
+
+def test_async_view_classes_are_async_and_keep_sync_handlers_working(rf):
+    from asgiref.sync import async_to_sync
+
+    from grip_views import AsyncGripStreamView
+
+    class Publishing(AsyncGripStreamView):
+        channels = ["p"]
+
+        def post(self, request):
+            return HttpResponse("posted")
+
+    assert Publishing.view_is_async and not GripStreamView.view_is_async
+    view = Publishing.as_view()
+    response = async_to_sync(view)(rf.post("/"))
+    assert response.content == b"posted"
 
 
 def test_async_hooks_work_under_wsgi_too(grip_client):
@@ -514,7 +534,7 @@ def test_async_hooks_work_under_wsgi_too(grip_client):
 
 def test_reject_connection_is_exported_and_refuses(grip_client):
     class Gate(WebSocketView):
-        def on_open(self, request):
+        def on_open(self):
             raise RejectConnection("nope", status=429)
 
     reply = _websocket_to(grip_client, Gate, [("OPEN", None)])
@@ -545,7 +565,7 @@ def test_stream_whose_channels_for_returns_nothing_answers_without_a_hold(grip_c
     class Nothing(GripStreamView):
         initial_body = "[open]\n"
 
-        def channels_for(self, request):
+        def channels_for(self):
             return []
 
     from grip_views.http import get_hold

@@ -7,6 +7,10 @@ from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
 from django.utils.asyncio import async_unsafe
 
 from grip_views import (
+    AsyncGripLongPollView,
+    AsyncGripStreamView,
+    AsyncJsonWebSocketView,
+    AsyncWebSocketView,
     Channel,
     EventStreamView,
     GripLongPollView,
@@ -29,11 +33,13 @@ class RoomFeed(GripStreamView):
     next_link = "/next/?after=1"
     status = 202
 
-    def channels_for(self, request, room):
-        last = request.GET.get("last")
+    def channels_for(self):
+        room = self.kwargs["room"]
+        last = self.request.GET.get("last")
         return [f"room-{room}", Channel(f"log-{room}", prev_id=last)] if last else [f"room-{room}"]
 
-    def on_open(self, request, room):
+    def on_open(self):
+        room = self.kwargs["room"]
         if room == "closed":
             return HttpResponseForbidden("closed room\n")
         return f"welcome to {room}\n"
@@ -42,8 +48,8 @@ class RoomFeed(GripStreamView):
 class PrivateFeed(GripStreamView):
     channels = ["public", "private"]
 
-    def can_subscribe(self, request, channel):
-        return channel.name == "public" or request.GET.get("token") == "s3cret"
+    def can_subscribe(self, channel):
+        return channel.name == "public" or self.request.GET.get("token") == "s3cret"
 
 
 class Events(EventStreamView):
@@ -51,11 +57,11 @@ class Events(EventStreamView):
     retry = 1500
 
 
-class AsyncFeed(GripStreamView):
-    async def channels_for(self, request, *args, **kwargs):
+class AsyncFeed(AsyncGripStreamView):
+    async def channels_for(self):
         return ["async-feed"]
 
-    async def on_open(self, request, *args, **kwargs):
+    async def on_open(self):
         return "[async open]\n"
 
 
@@ -65,8 +71,8 @@ class Poll(GripLongPollView):
     timeout_body = '{"items": []}'
     content_type = "application/json"
 
-    def on_open(self, request):
-        if request.GET.get("since") == "0":
+    def on_open(self):
+        if self.request.GET.get("since") == "0":
             return '{"items": ["old"]}'
         return None
 
@@ -74,13 +80,13 @@ class Poll(GripLongPollView):
 class Echo(WebSocketView):
     channels = ["chat"]
 
-    def on_open(self, request):
-        if request.META.get("HTTP_META_USER") == "mallory":
+    def on_open(self):
+        if self.request.META.get("HTTP_META_USER") == "mallory":
             self.reject("banned", status=403)
-        if request.GET.get("greet"):
+        if self.request.GET.get("greet"):
             self.send("hello")
 
-    def on_message(self, request, message):
+    def on_message(self, message):
         if message == "join secret":
             self.send("joined" if self.subscribe("secret") else "denied")
         elif message == "leave":
@@ -98,25 +104,25 @@ class Echo(WebSocketView):
         else:
             self.send(text_data=message) if isinstance(message, str) else self.send(bytes_data=message)
 
-    def on_close(self, request, code):
+    def on_close(self, code):
         closes.append(code)
 
-    def can_subscribe(self, request, channel):
+    def can_subscribe(self, channel):
         return channel.name != "secret"
 
 
 closes: list = []
 
 
-class AsyncEcho(WebSocketView):
-    async def on_message(self, request, message):
+class AsyncEcho(AsyncWebSocketView):
+    async def on_message(self, message):
         self.send(f"async:{message}")
 
 
 class JsonChat(JsonWebSocketView):
     channels = ["json"]
 
-    def on_message(self, request, message):
+    def on_message(self, message):
         self.send_json({"got": message})
 
 
@@ -172,14 +178,14 @@ class BadChannelFeed(GripStreamView):
 class DeniedFeed(GripStreamView):
     channels = ["secret"]
 
-    def can_subscribe(self, request, channel):
+    def can_subscribe(self, channel):
         return False
 
 
 class ForbiddenFeed(GripStreamView):
     channels = ["forbidden"]
 
-    def on_open(self, request):
+    def on_open(self):
         raise PermissionDenied("no")
 
 
@@ -188,13 +194,13 @@ class HookRecorder(GripStreamView):
 
     seen: list = []
 
-    def channels_for(self, request, *args, **kwargs):
-        HookRecorder.seen.append(("channels_for", self.request is request, self.args, self.kwargs, kwargs))
-        return [f"rec-{kwargs['n']}"]
+    def channels_for(self):
+        HookRecorder.seen.append(("channels_for", self.args, self.kwargs))
+        return [f"rec-{self.kwargs['n']}"]
 
-    def on_open(self, request, *args, **kwargs):
-        HookRecorder.seen.append(("on_open", self.request is request, self.args, self.kwargs, kwargs))
-        return HttpResponse(json.dumps({"n": kwargs["n"]}), content_type="application/json")
+    def on_open(self):
+        HookRecorder.seen.append(("on_open", self.args, self.kwargs))
+        return HttpResponse(json.dumps({"n": self.kwargs["n"]}), content_type="application/json")
 
 
 class DynamicStream(GripStreamView):
@@ -216,25 +222,25 @@ class CursorPoll(GripLongPollView):
     channels = ["cursor"]
     timeout = 20
 
-    def on_open(self, request):
-        last = request.grip.last.get("cursor")
+    def on_open(self):
+        last = self.request.grip.last.get("cursor")
         if last is not None and last != CURSOR:
             return JsonResponse({"cursor": CURSOR, "behind": last})
         return None
 
-    def on_timeout(self, request):
+    def on_timeout(self):
         return JsonResponse({"timeout": True}, status=200)
 
 
 class ChannelRefusingSocket(WebSocketView):
-    def channels_for(self, request):
+    def channels_for(self):
         raise RejectConnection("log in first", status=401)
 
 
 class SubprotocolSocket(WebSocketView):
     channels = ["sub"]
 
-    def on_open(self, request):
+    def on_open(self):
         self.accept("chat.v1")
         self.meta["room"] = "lobby"
 
@@ -244,28 +250,28 @@ class PartnerOriginSocket(WebSocketView):
     allowed_origins = ["https://app.partner.example"]
 
 
-class AsyncJsonChat(JsonWebSocketView):
+class AsyncJsonChat(AsyncJsonWebSocketView):
     channels = ["ajson"]
 
-    async def on_open(self, request):
-        if request.META.get("HTTP_META_USER") == "mallory":
+    async def on_open(self):
+        if self.request.META.get("HTTP_META_USER") == "mallory":
             raise RejectConnection("banned", status=401)
 
-    async def on_message(self, request, message):
+    async def on_message(self, message):
         self.send_json({"async": message})
 
-    async def on_close(self, request, code):
+    async def on_close(self, code):
         closes.append(("async", code))
 
 
-class AsyncPoll(GripLongPollView):
+class AsyncPoll(AsyncGripLongPollView):
     channels = ["apoll"]
     timeout = 10
 
-    async def on_open(self, request):
-        return "now" if request.GET.get("now") else None
+    async def on_open(self):
+        return "now" if self.request.GET.get("now") else None
 
-    async def on_timeout(self, request):
+    async def on_timeout(self):
         return "nothing yet"
 
 
@@ -275,18 +281,18 @@ def sync_only_work():
     return "sync work done"
 
 
-class MixedSocket(WebSocketView):
+class MixedSocket(AsyncWebSocketView):
     """Async view (an async hook) whose other hooks are sync and touch sync-only code."""
 
     channels = ["mixed"]
 
-    def on_open(self, request):
+    def on_open(self):
         self.send(sync_only_work())
 
-    async def on_message(self, request, message):
+    async def on_message(self, message):
         self.send(f"async:{message}")
 
-    def on_close(self, request, code):
+    def on_close(self, code):
         closes.append(("mixed", sync_only_work()))
 
 

@@ -10,22 +10,22 @@ STREAM_OPEN = "[stream open]\n"
 class Stream(GripStreamView):
     initial_body = STREAM_OPEN
 
-    def channels_for(self, request, *args, **kwargs):
-        return [kwargs["channel"]]
+    def channels_for(self):
+        return [self.kwargs["channel"]]
 
 
 class Poll(GripLongPollView):
     timeout = 55
 
-    def channels_for(self, request, *args, **kwargs):
-        return [kwargs["channel"]]
+    def channels_for(self):
+        return [self.kwargs["channel"]]
 
 
 class Echo(WebSocketView):
-    def channels_for(self, request, *args, **kwargs):
-        return [kwargs["channel"]]
+    def channels_for(self):
+        return [self.kwargs["channel"]]
 
-    def on_message(self, request, message, *args, **kwargs):
+    def on_message(self, message):
         self.send(message)
 
 

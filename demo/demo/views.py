@@ -26,7 +26,7 @@ class EchoView(WebSocketView):
 
     channels = ["test"]
 
-    def on_message(self, request, message):
+    def on_message(self, message):
         self.send(message)
 
 

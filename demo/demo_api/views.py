@@ -27,5 +27,5 @@ class TodoViewSet(PublishChangesMixin, EventStreamMixin, GripLongPollMixin, view
     version_field = "version"
 
     def perform_create(self, serializer):
-        # No super() needed: PublishChangesMixin publishes what create() saved.
         serializer.save(author=self.request.user)
+        self.publish_change(serializer.instance, "created", serializer.data)

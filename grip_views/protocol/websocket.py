@@ -178,11 +178,17 @@ def encode_events(events: Iterable[WebSocketEvent | tuple[str, bytes | str | Non
     return b"".join(parts)
 
 
+def is_sendable_close_code(code: object) -> bool:
+    """Whether ``code`` may be sent in a close frame (RFC 6455 7.4: 1000-4999,
+    but the reserved 1004 and the never-sent 1005, 1006 and 1015)."""
+    return type(code) is int and 1000 <= code <= 4999 and code not in (1004, 1005, 1006, 1015)
+
+
 def close_payload(code: int | None, reason: str = "") -> bytes:
     """The payload of a CLOSE event: a 2-byte code then the UTF-8 reason."""
     if code is None:
         return b""
-    if not (1000 <= code <= 4999) or code in (1004, 1005, 1006, 1015):
+    if not is_sendable_close_code(code):
         raise ValueError(f"{code} is not a close code a server may send (1000-4999)")
     return struct.pack(">H", code) + reason.encode("utf-8")[:123]
 

@@ -16,6 +16,7 @@ else:
     urlpatterns = [
         *router.urls,
         path("own/<int:pk>/", views.OwnTodoStream.as_view()),
+        path("forgetful/", views.ForgetfulTodoList.as_view()),
         path("throttled/", views.ThrottledTodoList.as_view()),
         path("forbidden/", views.ForbiddenTodoList.as_view()),
         path("paged/", views.PagedTodoList.as_view()),

@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import permissions, viewsets
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
-from rest_framework.generics import ListAPIView, RetrieveAPIView
+from rest_framework.generics import ListAPIView, ListCreateAPIView, RetrieveAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -66,6 +66,17 @@ class TodoViewSet(ApiMixin, PublishChangesMixin, EventStreamMixin, GripLongPollM
 
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)
+        self.publish_change(serializer.instance, "created", serializer.data)
+
+
+class ForgetfulTodoList(ApiMixin, PublishChangesMixin, ListCreateAPIView):
+    """Saves in perform_create and forgets to publish: a warning says so."""
+
+    queryset = Todo.objects.order_by("id")
+    serializer_class = TodoSerializer
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
 
 
 class OwnTodoStream(ApiMixin, EventStreamMixin, RetrieveAPIView):
@@ -74,8 +85,8 @@ class OwnTodoStream(ApiMixin, EventStreamMixin, RetrieveAPIView):
     queryset = Todo.objects.all()
     serializer_class = TodoSerializer
 
-    def can_subscribe(self, request, channel):
-        return Todo.objects.filter(pk=self.kwargs["pk"], owner=request.user).exists()
+    def can_subscribe(self, channel):
+        return Todo.objects.filter(pk=self.kwargs["pk"], owner=self.request.user).exists()
 
 
 class ThrottledTodoList(ApiMixin, GripStreamMixin, ListAPIView):
@@ -116,8 +127,8 @@ class Inbox(ApiMixin, GripLongPollMixin, APIView):
 
     timeout = 30
 
-    def channels_for(self, request):
-        return [f"inbox-{request.user.pk}"]
+    def channels_for(self):
+        return [f"inbox-{self.request.user.pk}"]
 
     def get(self, request):
         return Response([] if request.query_params["after"] == "empty" else [{"msg": "hi"}])
@@ -130,6 +141,6 @@ class TodoSocket(JsonWebSocketAPIView):
     permission_classes = [permissions.IsAuthenticated]
     channels = ["drf_app.todo"]
 
-    def on_message(self, request, message):
-        # request.data parses the WebSocket-events body: no 415.
-        self.send_json({"you": request.user.username, "events": len(request.data), "echo": message})
+    def on_message(self, message):
+        # self.request.data parses the WebSocket-events body: no 415.
+        self.send_json({"you": self.request.user.username, "events": len(self.request.data), "echo": message})
