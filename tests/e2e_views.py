@@ -29,7 +29,6 @@ class Poll(GripLongPollView):
         return [channel]
 
     def on_open(self):
-        channel = self.kwargs["channel"]
         return "now\n" if self.request.GET.get("now") else None
 
 
@@ -39,12 +38,10 @@ class Socket(WebSocketView):
         return [channel]
 
     def on_open(self):
-        channel = self.kwargs["channel"]
         if self.request.GET.get("refuse"):
             self.reject("not today", status=403)
 
     def on_message(self, message):
-        channel = self.kwargs["channel"]
         if isinstance(message, bytes):
             self.send(message)
         elif message.startswith("nick "):

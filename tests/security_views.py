@@ -104,5 +104,4 @@ class ChannelSocket(WebSocketView):
         return [channel]
 
     def on_message(self, message):
-        channel = self.kwargs["channel"]
         self.send(text_data=message) if isinstance(message, str) else self.send(bytes_data=message)
