@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from grip_views.exceptions import SignatureError
+from grip_views.exceptions import InvalidVerifyKey, SignatureError
 from grip_views.protocol import signature
 from grip_views.protocol.signature import SignatureVerifier, algorithm_for_key, sign_hs256
 
@@ -241,3 +241,129 @@ def test_pem_key_indented_in_settings_still_verifies(ec_key):
     indented = "\n".join("    " + line for line in pem.decode().splitlines())
     token = jwt.encode({"iss": "fastly:x", "exp": int(time.time()) + 60}, ec_key, algorithm="ES256")
     assert SignatureVerifier([(indented, "fastly:x")]).is_valid(token)
+
+
+# -- JWK verify keys (Fastly Fanout publishes its key as one) --------------------------------
+def jwk_of(public_key) -> dict:
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+    algorithm = ECAlgorithm if isinstance(public_key, ec.EllipticCurvePublicKey) else RSAAlgorithm
+    return json.loads(algorithm.to_jwk(public_key))
+
+
+def test_es256_token_verifies_with_the_same_key_as_jwk_and_as_pem(ec_key):
+    token = jwt.encode(claims(), ec_key, algorithm="ES256")
+    public = ec_key.public_key()
+    forms = {
+        "pem": pem(public),
+        "jwk-dict": jwk_of(public),
+        "jwk-json": json.dumps(jwk_of(public)),
+        "jwk-json-bytes": json.dumps(jwk_of(public), indent=2).encode(),
+    }
+    other = jwt.encode(claims(), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256")
+    for name, key in forms.items():
+        verifier = SignatureVerifier([(key, "pushpin")])
+        assert verifier.verify(token)["iss"] == "pushpin", name
+        assert not verifier.is_valid(other), name
+        assert algorithm_for_key(key)[0] == "ES256", name
+
+
+def test_rs256_token_verifies_with_an_rsa_jwk(rsa_key):
+    token = jwt.encode(claims(), rsa_key, algorithm="RS256")
+    assert SignatureVerifier([(jwk_of(rsa_key.public_key()), None)]).is_valid(token)
+    assert algorithm_for_key(json.dumps(jwk_of(rsa_key.public_key())))[0] == "RS256"
+
+
+def test_a_jwk_pins_its_algorithm_so_hs256_with_the_jwk_text_is_refused(ec_key):
+    text = json.dumps(jwk_of(ec_key.public_key()))
+    assert not SignatureVerifier([(text, None)]).is_valid(sign_hs256(claims(), text))
+
+
+def test_fastly_fanouts_published_jwk_loads_as_es256():
+    fanout = {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": "CKo5A1ebyFcnmVV8SE5On-8G81JyBjSvcrx4VLetWCg",
+        "y": "7gwJqaU6N8TP88--twjkwoB36f-pT3QsmI46nPhjO7M",
+    }
+    assert algorithm_for_key(fanout)[0] == "ES256"
+
+
+@pytest.mark.parametrize(
+    ("key", "public"),
+    [
+        ("changeme", False),
+        (b"\x00binary", False),
+        ("a secret with -----BEGIN inside", False),
+        ("-----BEGIN PUBLIC KEY-----\n...", True),
+        ("\n    -----BEGIN PUBLIC KEY-----", True),
+        (b"-----BEGIN PUBLIC KEY-----", True),
+        ('{"kty": "EC"}', True),
+        (b'  {"kty": "EC"}', True),
+        ({"kty": "EC"}, True),
+        (None, False),
+    ],
+)
+def test_is_public_key_tells_public_keys_from_shared_secrets(key, public):
+    assert signature.is_public_key(key) is public
+
+
+def test_is_public_key_knows_key_objects(ec_key, rsa_key):
+    assert signature.is_public_key(ec_key.public_key())
+    assert signature.is_public_key(rsa_key.public_key())
+    assert not signature.is_public_key(42)
+
+
+@pytest.mark.parametrize(
+    ("key", "match"),
+    [
+        ('{"kty": "EC", "crv": "P-256", "x": ', "not valid JSON"),
+        ("{not json", "not valid JSON"),
+        ({"kid": "x"}, "no 'kty'"),
+        ({"kty": "oct", "k": "c2VjcmV0"}, "shared secret"),
+        ({"kty": "OKP", "crv": "Ed25519", "x": "AA"}, "only 'EC'"),
+        ({"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}, "P-256"),
+        ({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}, "does not load"),
+        ({"kty": "RSA", "e": "AQAB"}, "'n' and 'e'"),
+        ("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----", "not a PEM public key"),
+        ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----", "private key"),
+        (42, "unsupported"),
+    ],
+)
+def test_keys_that_look_public_but_do_not_load_are_refused_saying_why(key, match):
+    with pytest.raises(InvalidVerifyKey, match=match):
+        algorithm_for_key(key)
+    with pytest.raises(ValueError):  # InvalidVerifyKey is a ValueError, as this error always was
+        SignatureVerifier([(key, None)])
+
+
+def test_jwk_refusals_for_private_parts_other_algorithms_and_uses(ec_key, rsa_key):
+    public = jwk_of(ec_key.public_key())
+    with pytest.raises(InvalidVerifyKey, match="private"):
+        algorithm_for_key({**public, "d": "AAAA"})
+    with pytest.raises(InvalidVerifyKey, match="declares alg 'ES384'"):
+        algorithm_for_key({**public, "alg": "ES384"})
+    with pytest.raises(InvalidVerifyKey, match="use 'enc'"):
+        algorithm_for_key({**public, "use": "enc"})
+    assert algorithm_for_key({**public, "alg": "ES256", "use": "sig", "kid": "k1"})[0] == "ES256"
+    with pytest.raises(InvalidVerifyKey, match="declares alg 'RS512'"):
+        algorithm_for_key({**jwk_of(rsa_key.public_key()), "alg": "RS512"})
+
+
+def test_ec_pem_on_another_curve_is_refused():
+    public = ec.generate_private_key(ec.SECP384R1()).public_key()
+    with pytest.raises(InvalidVerifyKey, match="P-256"):
+        algorithm_for_key(pem(public))
+
+
+def test_key_errors_never_show_the_key():
+    secret = "SeCrEtMaTeRiAl"
+    for key in (
+        "{" + secret,
+        {"kty": "EC", "crv": "P-256", "x": secret, "y": secret},
+        f"-----BEGIN PUBLIC KEY-----\n{secret}\n-----END PUBLIC KEY-----",
+        {"kty": "RSA", "n": secret, "e": secret},
+    ):
+        with pytest.raises(InvalidVerifyKey) as info:
+            algorithm_for_key(key)
+        assert secret not in str(info.value)

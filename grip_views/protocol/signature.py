@@ -21,12 +21,12 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jwt
 
-from ..exceptions import SignatureError
+from ..exceptions import InvalidVerifyKey, SignatureError
 
 #: Longest token looked at; Pushpin's are ~130 characters, Fanout's under 1 KiB.
 MAX_TOKEN_LENGTH = 8192
@@ -34,33 +34,132 @@ MAX_TOKEN_LENGTH = 8192
 CACHE_SIZE = 512
 
 
+def is_public_key(key: object) -> bool:
+    """Whether ``key`` is meant as a public key rather than an HS256 shared secret.
+
+    The one place that tells them apart: PEM text (``-----BEGIN``), a JWK as
+    a dict or as JSON text (``{``), or a ``cryptography`` key object. Any
+    other non-empty str or bytes is a shared secret. Only the form is looked
+    at; :func:`algorithm_for_key` says whether the key also loads.
+    """
+    if isinstance(key, (str, bytes, bytearray)):
+        head = (key.encode() if isinstance(key, str) else bytes(key)).lstrip()[:10]
+        return head.startswith((b"-----BEGIN", b"{"))
+    if key is None:
+        return False
+    if isinstance(key, Mapping):
+        return True
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    return isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey))
+
+
 def algorithm_for_key(key: Any) -> tuple[str, Any]:
     """Return ``(algorithm, key object)`` for a verification key.
 
-    A PEM public key (text starting with ``-----BEGIN``) or a ``cryptography``
-    public key object selects ES256 or RS256 from its type; any other str or
-    bytes is an HS256 shared secret.
+    A public key selects its algorithm from its type, never from a token:
+    an EC P-256 key is ES256 and an RSA key RS256, whether given as PEM
+    text, as a JWK (dict or JSON text) or as a ``cryptography`` object. Any
+    other str or bytes is an HS256 shared secret. A key that looks public
+    but does not load raises :class:`InvalidVerifyKey`, whose message never
+    shows the key.
     """
-    if isinstance(key, str):
-        raw = key.encode()
-    elif isinstance(key, bytes):
-        raw = key
+    if not is_public_key(key):
+        if isinstance(key, (str, bytes, bytearray)):
+            return "HS256", key.encode() if isinstance(key, str) else bytes(key)
+        raise InvalidVerifyKey(
+            f"unsupported verify key type {type(key).__name__}: use a shared secret (str or "
+            "bytes), a PEM public key, or a JWK"
+        )
+    if isinstance(key, (str, bytes, bytearray)):
+        raw = (key.encode() if isinstance(key, str) else bytes(key)).strip()
+        public = _load_jwk(raw) if raw.startswith(b"{") else _load_pem(raw)
+    elif isinstance(key, Mapping):
+        public = _load_jwk(key)
     else:
-        raw = None
-    if raw is not None and not raw.lstrip().startswith(b"-----BEGIN"):
-        return "HS256", raw
+        public = key
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        if not isinstance(public.curve, ec.SECP256R1):
+            raise InvalidVerifyKey(
+                f"the EC verify key is on curve {public.curve.name}: ES256 needs a P-256 (secp256r1) key"
+            )
+        return "ES256", public
+    return "RS256", public
+
+
+def _load_pem(raw: bytes) -> Any:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    if raw is not None:
-        # Settings often hold the PEM in an indented triple-quoted string.
-        raw = b"\n".join(line.strip() for line in raw.strip().splitlines())
-    public = load_pem_public_key(raw) if raw is not None else key
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        return "ES256", public
-    if isinstance(public, rsa.RSAPublicKey):
-        return "RS256", public
-    raise ValueError(f"unsupported verification key type {type(public).__name__}")
+    first_line = raw.split(b"\n", 1)[0]
+    if b"PRIVATE" in first_line:
+        raise InvalidVerifyKey(
+            "the verify key is a PEM private key: give its public key ('-----BEGIN PUBLIC KEY-----')"
+        )
+    # Settings often hold the PEM in an indented triple-quoted string.
+    raw = b"\n".join(line.strip() for line in raw.splitlines())
+    try:
+        public = load_pem_public_key(raw)
+    except (ValueError, TypeError):
+        # cryptography's message does not echo the key, but keep ours plain.
+        raise InvalidVerifyKey(
+            "the verify key starts like a PEM ('-----BEGIN') but is not a PEM public key that loads"
+        ) from None
+    if not isinstance(public, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
+        raise InvalidVerifyKey(
+            f"unsupported verify key type {type(public).__name__}: Grip-Sig is verified with "
+            "EC P-256 (ES256) or RSA (RS256) public keys"
+        )
+    return public
+
+
+#: The algorithm each kind of JWK is verified with: pinned, never read from a token.
+_JWK_ALGORITHMS = {"EC": "ES256", "RSA": "RS256"}
+
+
+def _load_jwk(jwk: bytes | Mapping[str, Any]) -> Any:
+    if not isinstance(jwk, Mapping):
+        try:
+            jwk = json.loads(jwk)
+        except (ValueError, RecursionError):
+            raise InvalidVerifyKey(
+                "the verify key starts like JSON ('{') but is not valid JSON: a JWK such as "
+                '{"kty": "EC", "crv": "P-256", "x": "...", "y": "..."} was expected'
+            ) from None
+        if not isinstance(jwk, Mapping):  # pragma: no cover - text starting with '{' is an object
+            raise InvalidVerifyKey("the verify key's JSON is not an object (a JWK)")
+    kty = jwk.get("kty")
+    alg = _JWK_ALGORITHMS.get(kty) if isinstance(kty, str) else None
+    if kty is None:
+        raise InvalidVerifyKey("the verify key is JSON but not a JWK: it has no 'kty' ('EC' or 'RSA')")
+    if alg is None:
+        hint = " (an 'oct' JWK is a shared secret: set the secret itself)" if kty == "oct" else ""
+        raise InvalidVerifyKey(
+            f"the verify key is a JWK of kty {kty!r}: only 'EC' (P-256, ES256) and 'RSA' (RS256) "
+            f"public keys are accepted{hint}"
+        )
+    if kty == "EC" and jwk.get("crv") != "P-256":
+        raise InvalidVerifyKey(f"the EC JWK has crv {jwk.get('crv')!r}: ES256 needs 'P-256'")
+    if "d" in jwk:
+        raise InvalidVerifyKey("the JWK holds a private key ('d'): give only its public part")
+    if jwk.get("alg", alg) != alg:
+        raise InvalidVerifyKey(
+            f"the {kty} JWK declares alg {jwk.get('alg')!r}, but {kty} keys verify {alg} here"
+        )
+    if jwk.get("use", "sig") != "sig":
+        raise InvalidVerifyKey(f"the JWK is for use {jwk.get('use')!r}, not 'sig'")
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+    loader = ECAlgorithm if kty == "EC" else RSAAlgorithm
+    try:
+        return loader.from_jwk(dict(jwk))
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        members = "'x' and 'y'" if kty == "EC" else "'n' and 'e'"
+        raise InvalidVerifyKey(
+            f"the {kty} JWK does not load: it needs {members} as base64url text of a valid key"
+        ) from None
 
 
 class SignatureVerifier:

@@ -10,7 +10,7 @@ from typing import Any
 from django.test import Client
 
 from ..conf import grip_settings
-from ..protocol.signature import sign_hs256
+from ..protocol.signature import is_public_key, sign_hs256
 from ..protocol.websocket import (
     CONTENT_TYPE,
     WebSocketEvent,
@@ -31,10 +31,9 @@ def grip_sig(key: str | bytes | None = None, iss: str | None = None, ttl: int = 
                 break
         else:
             raise ValueError("no proxy key configured: pass key=")
-    raw = key.encode() if isinstance(key, str) else key
-    if raw.lstrip().startswith(b"-----BEGIN"):
+    if is_public_key(key):
         raise ValueError(
-            "the configured verify key is a public key (ES256/RS256): a test cannot sign with "
+            "the configured verify key is a public key (PEM or JWK, ES256/RS256): a test cannot sign with "
             "it; pass the shared secret of a test proxy as key="
         )
     claims: dict[str, Any] = {"exp": int(time.time()) + ttl}
