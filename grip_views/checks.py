@@ -1,4 +1,10 @@
-"""System checks: a misconfigured ``GRIP_*`` setting fails at startup, by name."""
+"""System checks: a misconfigured ``GRIP_*`` setting fails at startup, by name.
+
+Errors (``E0xx``) and setup warnings run with every ``manage.py check``; the
+security warnings W001 (Grip-Sig not verified) and W002 (a short key) are
+deployment checks, shown by ``manage.py check --deploy`` as Django's own
+security warnings are.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import grip_settings
-from .exceptions import GripConfigurationError
+from .exceptions import GripConfigurationError, InvalidVerifyKey
+from .protocol.signature import is_public_key
 
 MIDDLEWARE_PATH = "grip_views.middleware.GripMiddleware"
 
@@ -54,50 +61,32 @@ _SETTINGS: list[tuple[str, str, Callable[[], Any], str]] = [
 
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Each GRIP setting has the right shape; keys parse; the middleware is installed."""
+    """Each GRIP setting has the right shape; keys load; the middleware is installed."""
     messages: list[CheckMessage] = []
     for check_id, _names, read, hint in _SETTINGS:
         try:
             read()
+        except InvalidVerifyKey as exc:
+            if all(m.msg != str(exc) for m in messages):
+                messages.append(Error(str(exc), hint=_KEY_HINT, id="grip_views.E007"))
         except GripConfigurationError as exc:
             # PUBLISH_SERVERS includes the proxies: a bad GRIP_PROXIES is reported once.
             if all(m.msg != str(exc) for m in messages):
                 messages.append(Error(str(exc), hint=hint, id=check_id))
-    if not any(m.id == "grip_views.E001" for m in messages):
+    failed = {m.id for m in messages}
+    if not failed & {"grip_views.E001", "grip_views.E007"}:
         try:
-            verifier = grip_settings.verifier
-        except Exception as exc:  # a PEM that does not load, an unknown key type
+            grip_settings.verifier  # noqa: B018
+        except Exception as exc:  # a key object of a type no algorithm is pinned to
             messages.append(
                 Error(
-                    f"A verify key in GRIP_PROXIES / GRIP_VERIFY_KEY could not be loaded: {exc}",
-                    hint="verify_key is a shared secret (HS256) or a PEM public key (ES256/RS256).",
+                    f"A verify key in GRIP_PROXIES / GRIP_URL / GRIP_VERIFY_KEY could not be loaded: {exc}",
+                    hint=_KEY_HINT,
                     id="grip_views.E007",
                 )
             )
-        else:
-            if not verifier.required and not settings.DEBUG:
-                messages.append(
-                    Warning(
-                        "No GRIP proxy in GRIP_PROXIES / GRIP_URL has a key, so Grip-Sig is not "
-                        "verified: anyone who can reach the app directly can pose as the proxy "
-                        "(get holds, drive WebSockets).",
-                        hint="Give the proxy a sig_key and set it as 'key' (or 'verify_key') in "
-                        "GRIP_PROXIES or key= in GRIP_URL.",
-                        id="grip_views.W001",
-                    )
-                )
-            short = [p for p in grip_settings.proxies if _is_short_secret(p.signing_key)]
-            if short and not settings.DEBUG:
-                messages.append(
-                    Warning(
-                        "A GRIP proxy key in GRIP_PROXIES / GRIP_URL / GRIP_VERIFY_KEY is shorter "
-                        "than 32 bytes: an HS256 secret that short can be guessed offline from "
-                        "one Grip-Sig.",
-                        hint="Set a random sig_key of 32+ characters in pushpin.conf and in "
-                        "GRIP_PROXIES/GRIP_URL.",
-                        id="grip_views.W002",
-                    )
-                )
+        if "grip_views.E002" not in failed:
+            messages.extend(_check_proxy_setup())
     if MIDDLEWARE_PATH not in getattr(settings, "MIDDLEWARE", []) and not any(
         isinstance(m, str) and m.endswith(".GripMiddleware") for m in getattr(settings, "MIDDLEWARE", [])
     ):
@@ -112,8 +101,74 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return messages
 
 
+_KEY_HINT = (
+    "A verify key is a shared secret (HS256), a PEM public key, or a JWK as a dict or its JSON "
+    "text: EC P-256 keys verify ES256, RSA keys RS256. In GRIP_URL give it URL-encoded or as "
+    "verify-key=base64:<base64 of the PEM or JSON>."
+)
+
+
+def _check_proxy_setup() -> list[CheckMessage]:
+    """Warnings about proxies that load but will not work as meant."""
+    messages: list[CheckMessage] = []
+    if not grip_settings.proxies:
+        messages.append(
+            Warning(
+                "No GRIP proxy is configured (GRIP_PROXIES / GRIP_URL are empty), so no request "
+                "counts as proxied: views answer every request as a direct one and hold nothing.",
+                hint="Set GRIP_URL = 'http://127.0.0.1:5561/?iss=pushpin&key=...' (Pushpin's "
+                "publish endpoint and its sig_iss / sig_key), or GRIP_PROXIES.",
+                id="grip_views.W003",
+            )
+        )
+    for proxy in grip_settings.publish_servers:
+        if proxy.username is not None and proxy.key is not None:
+            messages.append(
+                Warning(
+                    f"{proxy.source} has both user:password in its URI and a key: publishes "
+                    "authenticate with the key (Authorization: Bearer) and the password is not sent.",
+                    hint="Remove the credentials from the URI, or the key if the proxy wants HTTP "
+                    "Basic auth.",
+                    id="grip_views.W004",
+                )
+            )
+    return messages
+
+
+@register(Tags.security, deploy=True)
+def check_security(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Deployment checks (``manage.py check --deploy``): Grip-Sig is verified, with a strong key."""
+    try:
+        verifier = grip_settings.verifier
+        proxies = grip_settings.proxies
+    except Exception:  # reported as an error by check_settings
+        return []
+    messages: list[CheckMessage] = []
+    if proxies and not verifier.required:
+        messages.append(
+            Warning(
+                "No GRIP proxy in GRIP_PROXIES / GRIP_URL has a key, so Grip-Sig is not "
+                "verified: anyone who can reach the app directly can pose as the proxy "
+                "(get holds, drive WebSockets).",
+                hint="Give the proxy a sig_key and set it as 'key' (or 'verify_key') in "
+                "GRIP_PROXIES or key= in GRIP_URL.",
+                id="grip_views.W001",
+            )
+        )
+    if any(_is_short_secret(p.signing_key) for p in proxies):
+        messages.append(
+            Warning(
+                "A GRIP proxy key in GRIP_PROXIES / GRIP_URL / GRIP_VERIFY_KEY is shorter "
+                "than 32 bytes: an HS256 secret that short can be guessed offline from "
+                "one Grip-Sig.",
+                hint="Set a random sig_key of 32+ characters in pushpin.conf and in GRIP_PROXIES/GRIP_URL.",
+                id="grip_views.W002",
+            )
+        )
+    return messages
+
+
 def _is_short_secret(key: str | bytes | None) -> bool:
-    if key is None:
+    if key is None or is_public_key(key):
         return False
-    raw = key.encode() if isinstance(key, str) else key
-    return not raw.lstrip().startswith(b"-----BEGIN") and len(raw) < 32
+    return len(key.encode() if isinstance(key, str) else key) < 32

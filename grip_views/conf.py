@@ -3,25 +3,45 @@
 Values are read on access, so ``override_settings`` takes effect at once. What
 is costly to build from them (parsed proxies, signature verifiers) is built on
 first use and thrown away when a ``GRIP_*`` setting changes.
+
+Credentials in a proxy's URI (``http://user:password@host:5561/``, in
+``GRIP_URL``, ``GRIP_PROXIES`` or ``PUBLISH_SERVERS``) are taken out of it and
+sent as HTTP Basic auth with each publish. A proxy that also has a ``key``
+authenticates with that instead (``Authorization: Bearer``, a JWT when it has
+``control_iss``): a request carries one ``Authorization`` header, and the key
+is how GRIP proxies authenticate publishers; system check ``grip_views.W004``
+points out the unused password. No repr, log line or error shows a password
+or a key.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from .exceptions import GripConfigurationError
+from .exceptions import GripConfigurationError, InvalidVerifyKey
+from .protocol.signature import algorithm_for_key, is_public_key
 
 PROXY_KEYS = frozenset({"control_uri", "control_iss", "key", "verify_iss", "verify_key"})
 PUBLISH_SERVER_KEYS = frozenset({"uri", "control_uri", "iss", "control_iss", "key"})
+#: How GRIP_URL names the keys of a proxy, for error messages.
+_GRIP_URL_PARAMS = {
+    "control_uri": "URL",
+    "control_iss": "iss=",
+    "key": "key=",
+    "verify_iss": "verify-iss=",
+    "verify_key": "verify-key=",
+}
 
 
 @dataclass(frozen=True)
@@ -32,16 +52,34 @@ class Proxy:
     control_iss: str | None = None
     key: str | bytes | None = None
     verify_iss: str | None = None
+    #: A shared secret, PEM public key, or JWK as JSON text (a JWK dict in the
+    #: settings is kept as its JSON).
     verify_key: str | bytes | None = None
+    #: From ``user:password@`` in the control URI (taken out of ``control_uri``).
+    username: str | None = None
+    password: str | None = None
+    #: The setting this proxy came from (``GRIP_PROXIES[0]``, ``GRIP_URL``...).
+    source: str = dataclasses.field(default="", compare=False)
 
     @property
     def signing_key(self) -> str | bytes | None:
         """The key that verifies this proxy's ``Grip-Sig`` (``verify_key``, else ``key``)."""
         return self.verify_key if self.verify_key is not None else self.key
 
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        """``(user, password)`` for HTTP Basic auth on publishes, or None.
+
+        None when the proxy has a ``key``: its Bearer token is sent instead.
+        """
+        if self.username is None or self.key is not None:
+            return None
+        return self.username, self.password or ""
+
     def __repr__(self) -> str:
-        # Keys never appear in logs, errors or reprs.
-        return f"Proxy(control_uri={self.control_uri!r}, verify_iss={self.verify_iss!r})"
+        # Keys and passwords never appear in logs, errors or reprs.
+        user = f", username={self.username!r}" if self.username is not None else ""
+        return f"Proxy(control_uri={self.control_uri!r}, verify_iss={self.verify_iss!r}{user})"
 
 
 def _is_key(value: object) -> bool:
@@ -50,7 +88,12 @@ def _is_key(value: object) -> bool:
 
 def parse_grip_url(url: str, setting: str = "GRIP_URL") -> dict[str, Any]:
     """Parse a GRIP URL as gripcontrol does (``iss``, ``key``, ``verify-iss``,
-    ``verify-key``, ``base64:`` keys), with an error naming ``setting``."""
+    ``verify-key``, ``base64:`` keys), with an error naming ``setting``.
+
+    ``verify-key`` may be a PEM or a JWK's JSON (as Fastly Fanout's is), URL-encoded
+    or as ``base64:`` of either. Credentials stay in ``control_uri`` here;
+    the proxy built from it takes them out.
+    """
     if not isinstance(url, str) or not url:
         raise GripConfigurationError(f"{setting} must be a non-empty string, got {url!r}.")
     parsed = urlparse(url)
@@ -62,17 +105,96 @@ def parse_grip_url(url: str, setting: str = "GRIP_URL") -> dict[str, Any]:
     from gripcontrol import parse_grip_uri
 
     try:
-        return dict(parse_grip_uri(url))
+        out = dict(parse_grip_uri(url))
     except Exception as exc:  # binascii.Error on a bad base64: key and others
         raise GripConfigurationError(f"{setting} could not be parsed: {exc}.") from None
+    for name in ("key", "verify_key"):
+        out[name] = _unplus_json(out.get(name))
+    return {k: v for k, v in out.items() if v is not None}
 
 
-def _redact(url: str) -> str:
-    parsed = urlparse(url)
-    return parsed._replace(query="...").geturl() if parsed.query else url
+def _unplus_json(value: object) -> object:
+    """A key whose spaces were URL-encoded as ``+``: gripcontrol keeps a ``+``
+    as such (base64 has them), which leaves JSON or a PEM unreadable.
+
+    A JWK's values are base64url, which has no ``+``, so the JSON gets its
+    spaces back; a PEM gets them back in its ``-----BEGIN ...-----`` lines only.
+    """
+    if not isinstance(value, str) or "+" not in value:
+        return value
+    if value.lstrip().startswith("-----"):
+        return "\n".join(
+            line.replace("+", " ") if line.strip().startswith("-----") else line for line in value.split("\n")
+        )
+    if not value.lstrip().startswith("{"):
+        return value
+    try:
+        json.loads(value)
+    except ValueError:
+        spaced = value.replace("+", " ")
+        try:
+            json.loads(spaced)
+        except ValueError:
+            return value
+        return spaced
+    return value
+
+
+def _redact(url: object) -> object:
+    """``url`` without what may be secret: its query and any ``user:password@``."""
+    if not isinstance(url, str):
+        return url
+    head, query, _ = url.partition("?")
+    if "@" in head:
+        before, _, host = head.rpartition("@")
+        scheme, sep, _ = before.partition("://")
+        head = f"{scheme}://***@{host}" if sep else f"***@{host}"
+    return head + ("?..." if query else "")
+
+
+def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """``(uri without user:password@, user, password)``, percent-decoded."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri, None, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    clean = urlunsplit(parts._replace(netloc=hostport))
+    return clean, unquote(user), unquote(password) if colon else None
+
+
+def _check_key(value: object, label: str, *, jwk_dict: bool) -> str | bytes | None:
+    """A key setting as a proxy keeps it, or an error naming ``label``.
+
+    A public key (PEM, or a JWK as dict or JSON) must load; a dict becomes its
+    JSON text. Nothing of the key is ever put in a message.
+    """
+    if value is None:
+        return None
+    if jwk_dict and isinstance(value, Mapping):
+        try:
+            value = json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):
+            raise InvalidVerifyKey(
+                f"{label} is a dict but not a JWK: its members must be JSON strings."
+            ) from None
+    if not _is_key(value):
+        what = "a shared secret, a PEM public key, or a JWK (dict or JSON)" if jwk_dict else "a shared secret"
+        raise GripConfigurationError(f"{label} must be a non-empty str or bytes ({what}).")
+    if is_public_key(value):
+        try:
+            algorithm_for_key(value)
+        except InvalidVerifyKey as exc:
+            raise InvalidVerifyKey(f"{label}: {exc}.") from None
+    return value  # type: ignore[return-value]
 
 
 def _check_proxy(entry: object, where: str) -> Proxy:
+    def label(name: str) -> str:
+        if where == "GRIP_URL":
+            return f"GRIP_URL {_GRIP_URL_PARAMS[name]}"
+        return f"{where}[{name!r}]"
+
     if not isinstance(entry, Mapping):
         raise GripConfigurationError(
             f"{where} must be a dict with keys among {sorted(PROXY_KEYS)}, got {type(entry).__name__}."
@@ -83,34 +205,45 @@ def _check_proxy(entry: object, where: str) -> Proxy:
             f"{where} has unknown key(s) {sorted(unknown)}; allowed: {sorted(PROXY_KEYS)}."
         )
     uri = entry.get("control_uri")
+    username = password = None
     if uri is not None:
-        parsed = urlparse(uri) if isinstance(uri, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if not _is_http_url(uri):
             raise GripConfigurationError(
-                f"{where}['control_uri'] must be an http(s) URL such as 'http://127.0.0.1:5561', got {uri!r}."
+                f"{label('control_uri')} must be an http(s) URL such as 'http://127.0.0.1:5561', "
+                f"got {_redact(uri)!r}."
             )
-    for name in ("key", "verify_key"):
-        value = entry.get(name)
-        if value is not None and not _is_key(value):
-            raise GripConfigurationError(
-                f"{where}[{name!r}] must be a non-empty str or bytes (a shared secret, "
-                f"or a PEM public key for verify_key)."
-            )
+        uri, username, password = split_credentials(uri)
+    key = _check_key(entry.get("key"), label("key"), jwk_dict=False)
+    verify_key = _check_key(entry.get("verify_key"), label("verify_key"), jwk_dict=True)
     for name in ("control_iss", "verify_iss"):
         value = entry.get(name)
         if value is not None and not isinstance(value, str):
-            raise GripConfigurationError(f"{where}[{name!r}] must be a string.")
-    if uri is None and entry.get("key") is None and entry.get("verify_key") is None:
+            raise GripConfigurationError(f"{label(name)} must be a string.")
+    if uri is None and key is None and verify_key is None:
         raise GripConfigurationError(
             f"{where} needs a 'control_uri' to publish to, or a 'key'/'verify_key' to verify Grip-Sig with."
         )
     return Proxy(
         control_uri=uri.rstrip("/") if isinstance(uri, str) else None,
         control_iss=entry.get("control_iss"),
-        key=entry.get("key"),
+        key=key,
         verify_iss=entry.get("verify_iss"),
-        verify_key=entry.get("verify_key"),
+        verify_key=verify_key,
+        username=username,
+        password=password,
+        source=where,
     )
+
+
+def _is_http_url(uri: object) -> bool:
+    if not isinstance(uri, str):
+        return False
+    try:
+        parsed = urlparse(uri)
+        parsed.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
 
 
 def _import_setting(value: object, setting: str) -> Any:
@@ -161,12 +294,10 @@ class GripSettings:
         url = getattr(django_settings, "GRIP_URL", None)
         if url:
             proxies.append(_check_proxy(parse_grip_url(url), "GRIP_URL"))
-        verify_key = getattr(django_settings, "GRIP_VERIFY_KEY", None)
+        verify_key = _check_key(
+            getattr(django_settings, "GRIP_VERIFY_KEY", None), "GRIP_VERIFY_KEY", jwk_dict=True
+        )
         if verify_key is not None:
-            if not _is_key(verify_key):
-                raise GripConfigurationError(
-                    "GRIP_VERIFY_KEY must be a non-empty str or bytes (a shared secret or a PEM public key)."
-                )
             proxies = [p if p.verify_key is not None else _with_verify_key(p, verify_key) for p in proxies]
         return tuple(proxies)
 
@@ -340,7 +471,7 @@ class GripSettings:
 
 
 def _with_verify_key(proxy: Proxy, key: str | bytes) -> Proxy:
-    return Proxy(proxy.control_uri, proxy.control_iss, proxy.key, proxy.verify_iss, key)
+    return dataclasses.replace(proxy, verify_key=key)
 
 
 grip_settings = GripSettings()

@@ -11,6 +11,8 @@ counted, never dropped silently. Nothing is built or started before first use.
 from __future__ import annotations
 
 import atexit
+import base64
+import dataclasses
 import http.client
 import json
 import logging
@@ -26,7 +28,7 @@ from urllib.parse import urlsplit
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .conf import Proxy, grip_settings
+from .conf import Proxy, grip_settings, split_credentials
 from .exceptions import PublishError, PublishFailure, PublishQueueFull
 from .protocol.instructions import ChannelLike, as_channel, check_meta
 from .protocol.signature import sign_hs256
@@ -127,8 +129,11 @@ class _Server:
 
     def __init__(self, proxy: Proxy, timeout: float) -> None:
         assert proxy.control_uri
+        uri, username, password = split_credentials(proxy.control_uri)
+        if username is not None:  # a Proxy built by hand: the settings take them out already
+            proxy = dataclasses.replace(proxy, control_uri=uri, username=username, password=password)
         self.proxy = proxy
-        self.uri = proxy.control_uri
+        self.uri = uri  # never with credentials: it names the proxy in errors and logs
         parts = urlsplit(self.uri)
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "127.0.0.1"
@@ -142,9 +147,13 @@ class _Server:
         return f"<proxy {self.uri}>"
 
     def _auth(self) -> str | None:
+        """The Authorization header: the key's Bearer token, else Basic auth from the URI."""
         proxy = self.proxy
         if proxy.key is None:
-            return None
+            basic = proxy.basic_auth
+            if basic is None:
+                return None
+            return "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode("ascii")
         if proxy.control_iss is None:
             key = proxy.key.decode() if isinstance(proxy.key, bytes) else proxy.key
             return f"Bearer {key}"

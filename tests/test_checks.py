@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from grip_views.checks import check_settings
+from grip_views.checks import check_security, check_settings
 
 KEY = "a-test-key-that-is-at-least-32-bytes-long"
 NOT_A_PEM = "-----BEGIN PUBLIC KEY-----\nnot base64 at all\n-----END PUBLIC KEY-----\n"
+BAD_EC_JWK = {"kty": "EC", "crv": "P-256", "x": "bm90IGEgcG9pbnQ", "y": "bm90IGEgcG9pbnQ"}
 
 
 def ids(messages) -> list[str]:
@@ -66,6 +69,25 @@ def test_a_wrong_setting_stops_the_check_command_naming_it():
         ),
         ({"GRIP_PROXIES": [{"verify_key": NOT_A_PEM}]}, "grip_views.E007", "GRIP_PROXIES"),
         ({"GRIP_VERIFY_KEY": NOT_A_PEM}, "grip_views.E007", "GRIP_VERIFY_KEY"),
+        ({"GRIP_PROXIES": [{"verify_key": '{"kty": "EC", "x": '}]}, "grip_views.E007", "GRIP_PROXIES[0]"),
+        ({"GRIP_PROXIES": [{"verify_key": {"not": "a jwk"}}]}, "grip_views.E007", "GRIP_PROXIES[0]"),
+        ({"GRIP_PROXIES": [{"verify_key": BAD_EC_JWK}]}, "grip_views.E007", "GRIP_PROXIES[0]['verify_key']"),
+        ({"GRIP_PROXIES": [{"verify_key": {"kty": "oct", "k": "c2VjcmV0"}}]}, "grip_views.E007", "oct"),
+        ({"GRIP_PROXIES": [{"verify_key": {"kty": "EC", "x": object()}}]}, "grip_views.E007", "GRIP_PROXIES"),
+        ({"GRIP_VERIFY_KEY": {"kty": "RSA", "n": "x"}}, "grip_views.E007", "GRIP_VERIFY_KEY"),
+        (
+            {"GRIP_URL": "http://127.0.0.1:5561/?verify-key=%7Bnope"},
+            "grip_views.E007",
+            "GRIP_URL verify-key=",
+        ),
+        (
+            {
+                "GRIP_URL": "http://127.0.0.1:5561/?verify-key=base64:"
+                + base64.b64encode(NOT_A_PEM.encode()).decode()
+            },
+            "grip_views.E007",
+            "GRIP_URL verify-key=",
+        ),
     ],
 )
 def test_each_error_fires_with_a_message_naming_the_setting(settings, check_id, named):
@@ -74,6 +96,13 @@ def test_each_error_fires_with_a_message_naming_the_setting(settings, check_id, 
     assert isinstance(message, checks.Error)
     assert named in message.msg
     assert message.hint
+
+
+def test_a_bad_verify_key_hint_says_which_forms_are_accepted():
+    with override_settings(GRIP_PROXIES=[{"verify_key": BAD_EC_JWK}]):
+        message = only("grip_views.E007")
+    assert "JWK" in message.hint and "PEM" in message.hint and "base64:" in message.hint
+    assert "x" in message.msg and "y" in message.msg  # what the JWK lacks
 
 
 def test_missing_middleware_is_e008_naming_middleware():
@@ -88,16 +117,52 @@ def test_middleware_under_another_import_path_counts_as_installed():
         assert "grip_views.E008" not in ids(check_settings())
 
 
+def security(check_id: str):
+    """The one deployment-check message with ``check_id``."""
+    found = [m for m in check_security() if m.id == check_id]
+    assert len(found) == 1, ids(check_security())
+    return found[0]
+
+
 def test_no_key_at_all_is_w001_naming_the_settings():
     with override_settings(GRIP_PROXIES=[{"control_uri": "http://127.0.0.1:1"}]):
-        message = only("grip_views.W001")
+        message = security("grip_views.W001")
     assert isinstance(message, checks.Warning)
     assert "GRIP_PROXIES" in message.msg and "GRIP_URL" in message.msg
 
 
-def test_no_key_is_not_warned_about_in_debug():
-    with override_settings(GRIP_PROXIES=[{"control_uri": "http://127.0.0.1:1"}], DEBUG=True):
-        assert check_settings() == []
+def test_security_warnings_are_deploy_checks_tagged_security():
+    unsigned = [
+        {"control_uri": "http://127.0.0.1:1", "key": "changeme"},
+        {"control_uri": "http://127.0.0.1:2"},
+    ]
+    with override_settings(GRIP_PROXIES=unsigned):
+        deploy = ids(checks.run_checks(include_deployment_checks=True))
+        normal = ids(checks.run_checks())
+        tagged = ids(checks.run_checks(tags=[checks.Tags.security], include_deployment_checks=True))
+    assert "grip_views.W002" in deploy and "grip_views.W002" in tagged
+    assert "grip_views.W002" not in normal and "grip_views.W001" not in normal
+    assert ids(check_settings()) == []  # the normal check has nothing to say about keys
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_security_warnings_do_not_depend_on_debug(debug):
+    with override_settings(GRIP_PROXIES=[{"control_uri": "http://127.0.0.1:1"}], DEBUG=debug):
+        assert ids(check_security()) == ["grip_views.W001"]
+
+
+def test_check_deploy_shows_the_security_warnings_and_check_does_not(capsys):
+    with override_settings(GRIP_PROXIES=[{"control_uri": "http://127.0.0.1:1", "key": "changeme"}]):
+        call_command("check")
+        assert "grip_views.W002" not in capsys.readouterr().err
+        call_command("check", "--deploy")
+        assert "grip_views.W002" in capsys.readouterr().err
+
+
+def test_errors_stay_errors_under_the_normal_check():
+    with override_settings(GRIP_PROXIES=[{"verify_key": NOT_A_PEM}]):
+        assert "grip_views.E007" in ids(checks.run_checks())
+        assert check_security() == []  # reported once, by the normal check
 
 
 @pytest.mark.parametrize(
@@ -110,15 +175,35 @@ def test_no_key_is_not_warned_about_in_debug():
 )
 def test_short_hs256_key_is_w002_naming_the_settings(settings):
     with override_settings(**settings):
-        message = only("grip_views.W002")
+        message = security("grip_views.W002")
     assert "GRIP_PROXIES" in message.msg
     assert "32" in message.msg
 
 
-def test_short_key_is_not_warned_about_in_debug():
-    with override_settings(
-        GRIP_PROXIES=[{"control_uri": "http://127.0.0.1:1", "key": "changeme"}], DEBUG=True
-    ):
+def test_no_proxy_at_all_is_w003_saying_nothing_is_held():
+    with override_settings(GRIP_PROXIES=[], GRIP_URL=None):
+        message = only("grip_views.W003")
+        assert check_security() == []  # nothing is proxied: nobody can pose as a proxy
+    assert "GRIP_PROXIES" in message.msg and "GRIP_URL" in message.hint
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"GRIP_PROXIES": [], "GRIP_URL": f"http://u:p@127.0.0.1:5561/?iss=pushpin&key={KEY}"}, "GRIP_URL"),
+        ({"GRIP_PROXIES": [{"control_uri": "http://u:p@127.0.0.1:1", "key": KEY}]}, "GRIP_PROXIES[0]"),
+        ({"PUBLISH_SERVERS": [{"uri": "http://u:p@127.0.0.1:2", "key": KEY}]}, "PUBLISH_SERVERS[0]"),
+    ],
+)
+def test_credentials_beside_a_key_are_w004_saying_the_key_is_sent(settings, named):
+    with override_settings(**settings):
+        message = only("grip_views.W004")
+    assert named in message.msg and "Bearer" in message.msg
+    assert ":p@" not in message.msg
+
+
+def test_credentials_without_a_key_are_fine():
+    with override_settings(PUBLISH_SERVERS=[{"uri": "http://u:p@127.0.0.1:2"}]):
         assert check_settings() == []
 
 

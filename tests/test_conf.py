@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
+import time
 from collections.abc import Iterator
+from urllib.parse import quote, urlencode
 
+import jwt
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -13,6 +17,7 @@ from grip_views import publishing
 from grip_views.conf import Proxy, grip_settings, parse_grip_url
 from grip_views.exceptions import GripConfigurationError
 from grip_views.publishing import HttpPublisher
+from grip_views.testing import grip_sig
 
 KEY = "a-test-key-that-is-at-least-32-bytes-long"
 ALL_SETTINGS = (
@@ -345,3 +350,134 @@ def test_proxy_repr_shows_no_key():
     text = repr(Proxy("http://127.0.0.1:1", "pushpin", KEY, "pushpin", "verify-" + KEY))
     assert KEY not in text
     assert "127.0.0.1:1" in text
+
+
+# -- JWK verify keys ----------------------------------------------------------------------------
+def _ec_jwk(private_key) -> dict:
+    from jwt.algorithms import ECAlgorithm
+
+    return json.loads(ECAlgorithm.to_jwk(private_key.public_key()))
+
+
+def test_a_jwk_dict_verify_key_is_kept_as_its_json_and_verifies(ec_key):
+    jwk = _ec_jwk(ec_key)
+    with override_settings(GRIP_PROXIES=[{"verify_key": jwk, "verify_iss": "fastly:svc"}]):
+        (proxy,) = grip_settings.proxies
+        assert json.loads(proxy.verify_key) == jwk
+        token = jwt.encode({"iss": "fastly:svc", "exp": int(time.time()) + 60}, ec_key, algorithm="ES256")
+        assert grip_settings.verifier.is_valid(token)
+
+
+@pytest.mark.parametrize("encoding", ["url-encoded", "plus-for-space", "base64"])
+def test_grip_url_verify_key_may_be_a_jwk_as_fanout_gives_it(ec_key, encoding):
+    text = json.dumps(_ec_jwk(ec_key))  # with spaces, as json.dumps writes it
+    if encoding == "url-encoded":
+        param = urlencode({"verify-key": text}, quote_via=quote)
+    elif encoding == "plus-for-space":
+        param = urlencode({"verify-key": text})  # quote_plus: each space becomes '+'
+    else:
+        param = "verify-key=base64:" + base64.b64encode(text.encode()).decode()
+    url = f"https://api.fastly.com/service/svc?key=token&verify-iss=fastly:svc&{param}"
+    token = jwt.encode({"iss": "fastly:svc", "exp": int(time.time()) + 60}, ec_key, algorithm="ES256")
+    with override_settings(GRIP_PROXIES=[], GRIP_URL=url):
+        (proxy,) = grip_settings.proxies
+        assert proxy.control_uri == "https://api.fastly.com/service/svc"
+        assert grip_settings.verifier.is_valid(token)
+
+
+def test_grip_url_verify_key_may_be_a_pem_with_its_spaces_as_plus(ec_key):
+    from cryptography.hazmat.primitives import serialization
+
+    pem = ec_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    token = jwt.encode({"iss": "x", "exp": int(time.time()) + 60}, ec_key, algorithm="ES256")
+    for param in (
+        urlencode({"verify-key": pem.decode()}),
+        "verify-key=base64:" + base64.b64encode(pem).decode(),
+    ):
+        with override_settings(GRIP_PROXIES=[], GRIP_URL=f"http://127.0.0.1:5561/?{param}"):
+            assert grip_settings.verifier.is_valid(token), param
+
+
+def test_grip_verify_key_may_be_a_jwk_dict(ec_key):
+    with override_settings(GRIP_VERIFY_KEY=_ec_jwk(ec_key)):
+        assert all(p.signing_key.startswith("{") for p in grip_settings.proxies)
+        token = jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 60}, ec_key, algorithm="ES256")
+        assert grip_settings.verifier.is_valid(token)
+
+
+@pytest.mark.parametrize(
+    ("settings_", "named"),
+    [
+        ({"GRIP_PROXIES": [{"verify_key": {"kty": "EC"}}]}, r"GRIP_PROXIES\[0\]\['verify_key'\]"),
+        ({"GRIP_PROXIES": [{"verify_key": "{garbage"}]}, r"GRIP_PROXIES\[0\]\['verify_key'\]"),
+        ({"GRIP_PROXIES": [{"key": "-----BEGIN PUBLIC KEY-----\nx"}]}, r"GRIP_PROXIES\[0\]\['key'\]"),
+        ({"GRIP_VERIFY_KEY": {"kty": "RSA"}}, "GRIP_VERIFY_KEY"),
+        ({"GRIP_PROXIES": [], "GRIP_URL": "http://127.0.0.1:5561/?verify-key=%7Bx"}, "GRIP_URL verify-key="),
+        ({"GRIP_PROXIES": [{"control_uri": "http://x", "key": {"kty": "EC"}}]}, r"\['key'\] must be"),
+    ],
+)
+def test_a_key_that_looks_public_but_does_not_load_fails_naming_the_setting(settings_, named):
+    with override_settings(**settings_), pytest.raises(GripConfigurationError, match=named):
+        grip_settings.proxies  # noqa: B018
+
+
+def test_a_plain_string_is_still_an_hs256_secret():
+    with override_settings(GRIP_PROXIES=[{"verify_key": "not json, not pem: " + KEY}]):
+        assert grip_settings.verifier.is_valid(grip_sig(key="not json, not pem: " + KEY))
+
+
+# -- credentials in URIs -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("settings_", "source"),
+    [
+        (
+            {"GRIP_PROXIES": [], "GRIP_URL": "http://pub%40lisher:p%3Ass@127.0.0.1:5561/?iss=pushpin"},
+            "GRIP_URL",
+        ),
+        (
+            {"GRIP_PROXIES": [{"control_uri": "http://pub%40lisher:p%3Ass@127.0.0.1:5561/"}]},
+            "GRIP_PROXIES[0]",
+        ),
+        ({"GRIP_PROXIES": [], "PUBLISH_SERVERS": [{"uri": "http://pub%40lisher:p%3Ass@127.0.0.1:5561"}]}, ""),
+    ],
+)
+def test_credentials_are_taken_out_of_the_uri(settings_, source):
+    with override_settings(**settings_):
+        (server,) = grip_settings.publish_servers
+    assert server.control_uri == "http://127.0.0.1:5561"
+    assert (server.username, server.password) == ("pub@lisher", "p:ss")
+    assert server.basic_auth == ("pub@lisher", "p:ss")
+    assert "p:ss" not in repr(server) and "p%3Ass" not in repr(server)
+    assert server.source.startswith(source or "PUBLISH_SERVERS[0]")
+
+
+def test_a_key_takes_over_from_uri_credentials():
+    proxy = Proxy(control_uri="http://h", key=KEY, username="u", password="p")
+    assert proxy.basic_auth is None
+    assert Proxy(control_uri="http://h", username="token").basic_auth == ("token", "")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["ftp://user:hunter2-pw@127.0.0.1/", "user:hunter2-pw@127.0.0.1:5561", "http://user:hunter2-pw@:80/"],
+)
+def test_bad_control_uri_errors_hide_the_password(uri):
+    with override_settings(GRIP_PROXIES=[{"control_uri": uri}]):
+        with pytest.raises(GripConfigurationError, match="control_uri") as info:
+            grip_settings.proxies  # noqa: B018
+    assert "hunter2-pw" not in str(info.value)
+
+
+def test_bad_grip_url_errors_hide_the_password():
+    with override_settings(GRIP_URL="ftp://user:hunter2-pw@127.0.0.1/?key=k"):
+        with pytest.raises(GripConfigurationError) as info:
+            grip_settings.proxies  # noqa: B018
+    assert "hunter2-pw" not in str(info.value)
+
+
+def test_control_uri_with_a_port_that_is_not_a_number_is_a_configuration_error():
+    with override_settings(GRIP_PROXIES=[{"control_uri": "http://127.0.0.1:pushpin"}]):
+        with pytest.raises(GripConfigurationError, match="must be an http"):
+            grip_settings.proxies  # noqa: B018

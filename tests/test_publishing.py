@@ -6,6 +6,7 @@ sets: a status, a hang until released, or closing a kept-alive connection.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -233,6 +234,51 @@ def test_control_iss_authenticates_with_an_hs256_jwt(proxy, make_publisher):
 def test_key_without_control_iss_is_sent_as_a_bearer_token(proxy, make_publisher):
     make_publisher(Proxy(control_uri=proxy.url, key="plain-token")).publish_items([item()])
     assert proxy.requests[0]["headers"]["Authorization"] == "Bearer plain-token"
+
+
+def test_uri_credentials_are_sent_as_basic_auth_and_never_shown(proxy, make_publisher, caplog, settings):
+    secret = "pa%3As-w0rd-nobody-sees"
+    host = proxy.url.removeprefix("http://")
+    settings.GRIP_PROXIES = []
+    settings.GRIP_URL = f"http://publisher:{secret}@{host}/?tenant=t"
+    settings.GRIP_PUBLISH_BACKEND = "grip_views.publishing.HttpPublisher"
+    pub = get_publisher()
+    pub.publish_items([item()])
+    scheme, value = proxy.requests[0]["headers"]["Authorization"].split(" ")
+    assert (scheme, base64.b64decode(value).decode()) == ("Basic", "publisher:pa:s-w0rd-nobody-sees")
+    assert proxy.requests[0]["path"] == "/publish/?tenant=t"
+    proxy.status = 500
+    with caplog.at_level(logging.DEBUG), pytest.raises(PublishError) as info:
+        pub.publish_items([item("news")])
+    failures: list[PublishFailure] = []
+    pub.error_handler = failures.append
+    pub.publish_items([item("later")], blocking=False)
+    assert pub.flush(timeout=5) and failures
+    shown = [str(info.value), repr(info.value), repr(pub), repr(pub.servers), str(failures), caplog.text]
+    shown += [repr(p) for p in grip_views.conf.grip_settings.publish_servers]
+    for text in shown:
+        assert "w0rd" not in text, text
+    assert host in str(info.value)
+
+
+def test_a_key_wins_over_uri_credentials(proxy, make_publisher):
+    host = proxy.url.removeprefix("http://")
+    make_publisher(Proxy(control_uri=f"http://user:pw@{host}", control_iss="pushpin", key=KEY)).publish_items(
+        [item()]
+    )
+    scheme, token = proxy.requests[0]["headers"]["Authorization"].split(" ")
+    assert scheme == "Bearer" and jwt.decode(token, KEY, algorithms=["HS256"])["iss"] == "pushpin"
+
+
+def test_a_hand_built_proxy_with_credentials_in_its_uri_sends_basic_auth(proxy, make_publisher):
+    host = proxy.url.removeprefix("http://")
+    pub = make_publisher(Proxy(control_uri=f"http://user:s3cr3t-pw@{host}"))
+    pub.publish_items([item()])
+    assert (
+        proxy.requests[0]["headers"]["Authorization"]
+        == "Basic " + base64.b64encode(b"user:s3cr3t-pw").decode()
+    )
+    assert "s3cr3t" not in repr(pub) and pub.servers[0].uri == proxy.url
 
 
 def test_no_key_sends_no_authorization(proxy, make_publisher):

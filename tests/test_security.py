@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core.checks import run_checks
 
 import grip_views
-from grip_views.checks import check_settings
+from grip_views.checks import check_security, check_settings
 from grip_views.conf import grip_settings
 from grip_views.exceptions import InvalidChannel, PublishError
 from grip_views.protocol import signature
@@ -243,24 +243,24 @@ def test_public_key_objects_verify_and_refuse_the_hs256_confusion(ec_key):
 UNSIGNED_PROXY = [{"control_uri": "http://127.0.0.1:5561", "control_iss": "pushpin"}]
 
 
-def test_no_key_outside_debug_warns_that_anyone_can_pose_as_the_proxy(settings):
+def test_no_key_warns_under_check_deploy_that_anyone_can_pose_as_the_proxy(settings):
     settings.GRIP_PROXIES = UNSIGNED_PROXY
-    settings.DEBUG = False
-    warnings = [m for m in run_checks() if m.id == "grip_views.W001"]  # registered with Django
+    deploy = run_checks(include_deployment_checks=True)  # registered with Django
+    warnings = [m for m in deploy if m.id == "grip_views.W001"]
     assert len(warnings) == 1
     assert "pose as the proxy" in warnings[0].msg
     assert "GRIP_PROXIES" in warnings[0].hint
+    assert "grip_views.W001" not in [m.id for m in run_checks()]
 
 
-def test_no_key_in_debug_does_not_warn(settings):
+def test_no_key_warns_in_debug_too(settings):
     settings.GRIP_PROXIES = UNSIGNED_PROXY
     settings.DEBUG = True
-    assert "grip_views.W001" not in [m.id for m in check_settings()]
+    assert "grip_views.W001" in [m.id for m in check_security()]
 
 
 def test_a_key_silences_the_warning(settings):
-    settings.DEBUG = False
-    assert "grip_views.W001" not in [m.id for m in check_settings()]
+    assert "grip_views.W001" not in [m.id for m in check_security()]
 
 
 def test_without_a_key_anyone_can_pose_as_the_proxy_which_is_what_w001_warns_of(client, settings):
@@ -653,13 +653,17 @@ def test_configuration_errors_never_echo_the_key(settings):
         {
             "GRIP_URL": None,
             "GRIP_PROXIES": [{"control_uri": "http://127.0.0.1:5561", "key": secret[:10]}],
-            "DEBUG": False,
         },
+        {"GRIP_URL": None, "GRIP_PROXIES": [{"verify_key": {"kty": "EC", "crv": "P-256", "x": secret}}]},
+        {"GRIP_URL": None, "GRIP_PROXIES": [{"verify_key": "{" + secret}]},
+        {"GRIP_URL": f"ftp://user:{secret}@127.0.0.1:5561/", "GRIP_PROXIES": []},
+        {"GRIP_URL": None, "GRIP_PROXIES": [{"control_uri": f"user:{secret}@127.0.0.1:5561"}]},
+        {"GRIP_URL": f"http://user:{secret}@127.0.0.1:5561/?key={secret}", "GRIP_PROXIES": []},
     ]
     for case in cases:
         for name, value in case.items():
             setattr(settings, name, value)
-        messages = check_settings()
+        messages = check_settings() + check_security()
         assert messages, case
         for message in messages:
             assert secret not in message.msg and secret not in (message.hint or ""), message.id
