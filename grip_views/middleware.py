@@ -67,11 +67,12 @@ class GripMiddleware:
         token = meta.get("HTTP_GRIP_SIG")
         if verifier.required:
             info.signed = info.proxied = bool(token) and verifier.is_valid(token)
-        else:
-            # No key: a proxy cannot be told from a client (checks warn about it).
+        elif grip_settings.proxies:
+            # Proxies without a key: one cannot be told from a client (W001 warns about it).
             info.proxied = bool(token) or (
                 meta.get("CONTENT_TYPE") == CONTENT_TYPE and "HTTP_CONNECTION_ID" in meta
             )
+        # With no proxy configured nothing is proxied, whatever headers a client sends.
         if info.proxied:
             if "HTTP_GRIP_FEATURE" in meta:
                 info.features = parse_features(meta["HTTP_GRIP_FEATURE"])
@@ -84,10 +85,9 @@ class GripMiddleware:
 
     def _open_websocket(self, request: HttpRequest, info: GripInfo) -> HttpResponse | None:
         if not info.proxied:
+            why = "Grip-Sig missing or invalid" if grip_settings.proxies else "no GRIP proxy is configured"
             return text_response(
-                403,
-                "WebSocket-over-HTTP requests are accepted only from the GRIP proxy "
-                "(Grip-Sig missing or invalid).",
+                403, f"WebSocket-over-HTTP requests are accepted only from the GRIP proxy ({why})."
             )
         connection_id = request.META.get("HTTP_CONNECTION_ID", "")
         if not _CONNECTION_ID_RE.fullmatch(connection_id):
@@ -120,7 +120,9 @@ class GripMiddleware:
         hold = get_hold(response)
         if hold is None:
             return response
-        if not info.proxied and (grip_settings.proxy_required or grip_settings.verifier.required):
+        if not info.proxied and (
+            grip_settings.proxy_required or grip_settings.verifier.required or not grip_settings.proxies
+        ):
             if grip_settings.proxy_required:
                 return text_response(
                     501, "Not Implemented: this endpoint must be reached through a GRIP proxy."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -88,6 +89,31 @@ def test_without_a_key_any_grip_sig_counts_as_proxied_but_not_signed(client):
     assert info(client)["proxied"] is False
 
 
+@override_settings(GRIP_PROXIES=[], GRIP_URL=None)
+def test_with_no_proxy_configured_no_request_counts_as_proxied(client):
+    for headers in (
+        {"HTTP_GRIP_SIG": "whatever"},
+        {"HTTP_GRIP_SIG": grip_sig(key=KEY)},
+        {"CONTENT_TYPE": CONTENT_TYPE, "HTTP_CONNECTION_ID": "c1"},
+    ):
+        assert info(client, **headers)["proxied"] is False, headers
+
+
+@override_settings(GRIP_PROXIES=[], GRIP_URL=None)
+def test_with_no_proxy_configured_holds_are_never_written(client):
+    response = client.get("/feed/", HTTP_GRIP_SIG="whatever")
+    assert response.status_code == 200
+    assert response.content == b"[open]\n"
+    assert not any(name.lower().startswith("grip-") for name in response.headers)
+
+
+@override_settings(GRIP_PROXIES=[], GRIP_URL=None)
+def test_with_no_proxy_configured_websocket_events_are_refused_saying_why(grip_client):
+    reply = grip_client.websocket("/ws/echo/", [("OPEN", None)], signed=False, HTTP_GRIP_SIG="whatever")
+    assert reply.status_code == 403
+    assert b"no GRIP proxy is configured" in reply.response.content
+
+
 @override_settings(GRIP_PROXIES=[{"verify_key": KEY, "verify_iss": "pushpin"}])
 def test_proxy_with_only_a_verify_key_verifies_requests(client):
     assert info(client, HTTP_GRIP_SIG=grip_sig())["signed"] is True
@@ -105,6 +131,25 @@ def test_es256_grip_sig_from_a_fanout_style_proxy_verifies(client):
     with override_settings(GRIP_PROXIES=[{"verify_key": public.decode(), "verify_iss": "fanout"}]):
         assert info(client, HTTP_GRIP_SIG=token)["signed"] is True
         assert info(client, HTTP_GRIP_SIG=grip_sig(key=KEY, iss="fanout"))["signed"] is False
+
+
+def test_es256_grip_sig_verifies_with_a_jwk_from_a_fanout_style_grip_url(client):
+    from jwt.algorithms import ECAlgorithm
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    jwk = ECAlgorithm.to_jwk(private.public_key())
+    url = "https://api.fastly.com/service/svc?" + urlencode(
+        {"key": "api-token", "verify-iss": "fastly:svc", "verify-key": jwk}
+    )
+    token = jwt.encode({"iss": "fastly:svc", "exp": int(time.time()) + 60}, private, algorithm="ES256")
+    with override_settings(GRIP_PROXIES=[], GRIP_URL=url):
+        assert info(client, HTTP_GRIP_SIG=token)["signed"] is True
+        assert (
+            info(client, HTTP_GRIP_SIG=sign_hs256({"iss": "fastly:svc", "exp": 2**31}, jwk))["signed"]
+            is False
+        )
+        with pytest.raises(ValueError, match="public key"):
+            grip_sig()  # a test cannot sign as a proxy whose key is public, JWK or PEM
 
 
 @override_settings(GRIP_PROXIES=[], GRIP_URL="http://127.0.0.1:5561/?iss=pushpin&key=" + KEY)
