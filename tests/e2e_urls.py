@@ -7,4 +7,5 @@ urlpatterns = [
     path("events/<str:channel>/", views.Events.as_view()),
     path("poll/<str:channel>/", views.Poll.as_view()),
     path("ws/<str:channel>/", views.Socket.as_view()),
+    path("member/", views.MemberStream.as_view()),
 ]

@@ -51,6 +51,8 @@ class Socket(WebSocketView):
             self.send(self.meta.get("nick", "(none)"))
         elif message.startswith("close "):
             self.close(int(message[6:]))
+        elif message == "boom":
+            raise RuntimeError("a bug in on_message")
         elif message.startswith("join "):
             self.subscribe(message[5:])
             self.send("joined")
@@ -60,3 +62,16 @@ class Socket(WebSocketView):
 
 def ok(request):
     return HttpResponse("ok\n")
+
+
+class MemberStream(GripStreamView):
+    """A per-user stream: refuses anonymous clients in on_open, before
+    channels_for reads the user's email."""
+
+    def on_open(self):
+        if not self.request.user.is_authenticated:
+            self.reject("log in first", status=401)
+        return "[member]\n"
+
+    def channels_for(self):
+        return [f"member-{self.request.user.email}"]

@@ -585,3 +585,136 @@ def test_event_stream_sends_retry_before_the_initial_body(rf):
         initial_body = ": hello\n\n"
 
     assert Both.as_view()(rf.get("/")).content == b"retry: 2000\n\n: hello\n\n"
+
+
+# == 0.2: strict send, HEAD, errors in hooks, one hook order ===========================================
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda v: v.send(text_data=b"bytes"), "text_data=...) takes str"),
+        (lambda v: v.send(bytes_data="text"), "bytes_data=...) takes bytes"),
+        (lambda v: v.send(42), "takes str or bytes, got int"),
+        (lambda v: v.send(), "exactly one"),
+        (lambda v: v.send("a", text_data="b"), "exactly one"),
+    ],
+)
+def test_send_is_strict_about_its_argument_types(grip_client, call, error):
+    class Strict(WebSocketView):
+        def on_message(self, message):
+            try:
+                call(self)
+            except TypeError as exc:
+                self.send(str(exc))
+
+    (said,) = _websocket_to(grip_client, Strict, [("TEXT", b"x")]).messages
+    assert error in said
+
+
+def test_send_keywords_pick_the_frame_type_their_value_has(grip_client):
+    class Both(WebSocketView):
+        def on_message(self, message):
+            self.send(text_data="t")
+            self.send(bytes_data=b"b")
+            self.send("t2")
+            self.send(b"b2")
+
+    reply = _websocket_to(grip_client, Both, [("TEXT", b"x")])
+    frames = [(e.type, e.content) for e in reply.events if e.type in ("TEXT", "BINARY")]
+    assert frames == [("TEXT", b"m:t"), ("BINARY", b"m:b"), ("TEXT", b"m:t2"), ("BINARY", b"m:b2")]
+
+
+def test_head_answers_with_an_overridden_get_not_the_base_hold(grip_client):
+    class Custom(GripLongPollView):
+        channels = ["custom"]
+
+        def get(self, request, *args, **kwargs):
+            return HttpResponse("mine")
+
+    urlpatterns[:] = [path("dyn/", Custom.as_view())]
+    with override_settings(ROOT_URLCONF=__name__):
+        response = grip_client.head("/dyn/", HTTP_GRIP_SIG=grip_sig())
+    assert response.status_code == 200
+    assert not response.has_header("Grip-Hold")
+    assert response["Content-Length"] == "4"
+
+
+def test_head_on_a_stream_gets_the_same_hold_as_get(grip_client):
+    response = grip_client.head("/feed/", HTTP_GRIP_SIG=grip_sig())
+    assert response["Grip-Hold"] == "stream"
+    assert response["Grip-Channel"] == "feed"
+
+
+class _Broken(WebSocketView):
+    def on_message(self, message):
+        if message == "boom":
+            raise RuntimeError("bug in the app")
+        self.send(f"echo:{message}")
+
+
+def test_an_error_in_on_message_closes_with_1011_and_logs_the_connection(grip_client, caplog):
+    reply = _websocket_to(
+        grip_client, _Broken, [("TEXT", b"a"), ("TEXT", b"boom"), ("TEXT", b"b"), ("TEXT", b"c")]
+    )
+    assert reply.status_code == 200
+    assert reply.messages == ["echo:a"]
+    assert reply.close_code == 1011
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "_Broken failed on TEXT event of connection conn-1; closed with 1011" in logged
+    assert "2 later events of connection conn-1 were not handled" in logged
+    assert any(r.exc_info and "bug in the app" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_an_error_while_opening_is_a_server_error_not_an_accepted_socket(grip_client):
+    class BrokenOpen(WebSocketView):
+        def on_open(self):
+            raise RuntimeError("bug while opening")
+
+    grip_client.raise_request_exception = False
+    reply = _websocket_to(grip_client, BrokenOpen, [("OPEN", None)])
+    assert reply.status_code == 500
+    assert not reply.accepted
+
+
+def test_a_refusal_in_on_open_protects_channels_for_in_every_view(grip_client):
+    seen = []
+
+    class Mixin:
+        def on_open(self):
+            if not self.request.user.is_authenticated:
+                self.reject("log in first", status=401)
+            return super().on_open()
+
+        def channels_for(self):
+            seen.append("channels_for")
+            return [f"user-{self.request.user.email}"]  # AnonymousUser has no email
+
+    class Stream(Mixin, GripStreamView):
+        pass
+
+    class Poll(Mixin, GripLongPollView):
+        pass
+
+    class Socket(Mixin, WebSocketView):
+        pass
+
+    assert _get_proxied(grip_client, Stream).status_code == 401
+    assert _get_proxied(grip_client, Poll).status_code == 401
+    reply = _websocket_to(grip_client, Socket, [("OPEN", None)])
+    assert reply.status_code == 401
+    assert reply.response.content == b"log in first\n"
+    assert seen == []
+
+
+def test_async_subscribe_awaits_an_async_can_subscribe(grip_client):
+    from grip_views import AsyncWebSocketView
+
+    class Rooms(AsyncWebSocketView):
+        async def can_subscribe(self, channel):
+            return channel.name != "vip"
+
+        async def on_message(self, message):
+            self.send("yes" if await self.asubscribe(message) else "no")
+
+    reply = _websocket_to(grip_client, Rooms, [("TEXT", b"lobby"), ("TEXT", b"vip"), ("TEXT", b"bad name")])
+    assert reply.messages == ["yes", "no", "no"]
+    assert [c["channel"] for c in reply.controls if c["type"] == "subscribe"] == ["lobby"]

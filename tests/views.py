@@ -254,7 +254,8 @@ class AsyncJsonChat(AsyncJsonWebSocketView):
     channels = ["ajson"]
 
     async def on_open(self):
-        if self.request.META.get("HTTP_META_USER") == "mallory":
+        request = self.request
+        if "mallory" in (request.META.get("HTTP_META_USER"), request.GET.get("user")):
             raise RejectConnection("banned", status=401)
 
     async def on_message(self, message):

@@ -151,6 +151,20 @@ def test_websocket_close_code_reaches_the_client(grip_live):
     assert int.from_bytes(frame.data[:2], "big") == 4001
 
 
+def test_an_error_in_on_message_closes_the_socket_with_1011(grip_live):
+    ws = open_socket(grip_live, f"/e2e/ws/{grip_live.unique_channel()}/")
+    ws.send("boom")
+    frame = ws.recv_frame()
+    assert frame.opcode == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(frame.data[:2], "big") == 1011
+
+
+def test_an_anonymous_client_is_refused_in_on_open_before_channels_for_runs(grip_live):
+    response = requests.get(f"{grip_live.url}/e2e/member/", timeout=10)
+    assert response.status_code == 401
+    assert response.text == "log in first\n"
+
+
 def test_websocket_publish_close_ends_every_socket_with_the_code(grip_live):
     ch = grip_live.unique_channel()
     ws = open_socket(grip_live, f"/e2e/ws/{ch}/")
