@@ -445,9 +445,8 @@ class PublishChangesMixin(GripMixin):
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        hook = _PERFORM_HOOKS.get(
-            getattr(self, "action", None) or _ACTION_OF_METHOD.get(request.method or "")
-        )
+        action = getattr(self, "action", None) or _ACTION_OF_METHOD.get(request.method or "", "")
+        hook = _PERFORM_HOOKS.get(str(action))
         if hook and not self._grip_published and 200 <= response.status_code < 300 and hasattr(self, hook):
             logger.warning(
                 "grip_views: %s.%s() published nothing, so no client hears of this change: call "
