@@ -23,7 +23,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from .conf import grip_settings
 from .exceptions import GripError, ProtocolError
 from .http import GripInfo, get_hold, text_response
-from .protocol.instructions import hold_headers, parse_features, parse_grip_last
+from .protocol.instructions import (
+    NO_HOLD_STATUSES,
+    held_status,
+    hold_headers,
+    parse_features,
+    parse_grip_last,
+)
 from .protocol.websocket import CONTENT_TYPE, WebSocketContext, decode_events
 
 logger = logging.getLogger(__name__)
@@ -133,9 +139,21 @@ class GripMiddleware:
         except GripError as exc:  # pragma: no cover - Hold checks its parts when built
             logger.error("grip_views: could not write hold for %s: %s", request.path, exc)
             return text_response(500, "Invalid GRIP hold.")
-        intended = hold.status
-        if intended is not None and intended != 200:
-            response.status_code = 200  # the proxy sends the intended status (Grip-Status)
+        if hold.mode == "stream" and hold.status is None and response.status_code in NO_HOLD_STATUSES:
+            # The proxy would send the bodiless status and drop whatever is published.
+            logger.warning(
+                "grip_views: %s answered %d, which has no body: its stream hold was not written",
+                request.path,
+                response.status_code,
+            )
+            return response
+        status, grip_status = held_status(hold, response.status_code, response.reason_phrase)
+        if grip_status is not None:
+            headers.append(("Grip-Status", grip_status))
+        if status != response.status_code:
+            # The proxy sends the client the intended status (Grip-Status).
+            response.status_code = status
+            response.reason_phrase = "OK"
         for name, value in headers:
             response[name] = value
         return response

@@ -9,6 +9,7 @@ import pytest
 
 from grip_views.exceptions import InvalidChannel, InvalidHold
 from grip_views.protocol.instructions import (
+    NO_HOLD_STATUSES,
     Channel,
     Hold,
     as_channel,
@@ -16,6 +17,7 @@ from grip_views.protocol.instructions import (
     check_channel_name,
     check_meta,
     encode_keep_alive,
+    held_status,
     hold_headers,
     parse_features,
     parse_grip_last,
@@ -233,6 +235,44 @@ def test_idle_keep_alive_mode_is_the_default_and_not_written():
     assert (
         headers(Hold("stream", ["a"], keep_alive="k"))["Grip-Keep-Alive"] == "k; format=cstring; timeout=20"
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "expected"),
+    [
+        (304, "Not Modified", (200, "304 Not Modified")),
+        (204, None, (200, "204 No Content")),
+        (205, "Reset Content", (200, "205 Reset Content")),
+        (103, "Early Hints", (200, "103 Early Hints")),
+        (304, "caf\u00e9", (200, "304 Not Modified")),  # not printable ASCII: the standard reason
+        (200, "OK", (200, None)),
+        (404, "Not Found", (404, None)),
+        (202, "Accepted", (202, None)),
+    ],
+)
+def test_a_hold_is_never_written_on_a_status_without_body_or_safe_headers(status, reason, expected):
+    assert held_status(Hold("response", ["a"]), status, reason) == expected
+
+
+def test_the_holds_own_status_goes_in_grip_status_so_the_response_is_200():
+    assert held_status(Hold("response", ["a"], status=304), 200, "OK") == (200, None)
+    assert headers(Hold("response", ["a"], status=304))["Grip-Status"] == "304 Not Modified"
+    # The hold's status wins over the response's; a 304 response is still not sent as such.
+    assert held_status(Hold("response", ["a"], status=200), 304, "Not Modified") == (200, None)
+    assert held_status(Hold("response", ["a"], status=200), 404, "Not Found") == (404, None)
+
+
+@pytest.mark.parametrize("status", [204, 304, 101])
+def test_a_stream_hold_on_a_bodiless_status_is_refused(status):
+    with pytest.raises(InvalidHold, match="no body to stream into"):
+        Hold("stream", ["a"], status=status)
+    Hold("response", ["a"], status=status)  # a long-poll may answer 304 or 204
+
+
+def test_no_hold_statuses_are_1xx_204_205_and_304():
+    assert {204, 205, 304} < NO_HOLD_STATUSES
+    assert all(100 <= s < 200 for s in NO_HOLD_STATUSES - {204, 205, 304})
+    assert not {200, 202, 301, 400, 404, 500} & NO_HOLD_STATUSES
 
 
 def test_status_200_writes_no_grip_status():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from urllib.parse import urlencode
 
@@ -9,10 +10,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.http import HttpResponse, HttpResponseNotModified
 from django.test import override_settings
 
 from grip_views.conf import grip_settings
+from grip_views.http import set_hold
 from grip_views.middleware import GripMiddleware
+from grip_views.protocol.instructions import Hold
 from grip_views.protocol.signature import sign_hs256
 from grip_views.protocol.websocket import CONTENT_TYPE, decode_events
 from grip_views.testing import GripClient, grip_sig
@@ -206,6 +210,57 @@ def test_intended_non_200_status_is_sent_as_grip_status_with_a_200_response(grip
     response = grip_client.get_proxied("/rooms/lobby/")
     assert response.status_code == 200
     assert response["Grip-Status"] == "202 Accepted"
+
+
+def _held_through_middleware(rf, response: HttpResponse, **headers) -> HttpResponse:
+    set_hold(response, Hold("response", ["etag-feed"], timeout=30))
+    return GripMiddleware(lambda request: response)(rf.get("/", HTTP_GRIP_SIG=grip_sig(), **headers))
+
+
+@pytest.mark.parametrize(
+    ("response", "grip_status"),
+    [
+        (HttpResponseNotModified(), "304 Not Modified"),
+        (HttpResponse(status=204), "204 No Content"),
+        (HttpResponse(status=205), "205 Reset Content"),
+    ],
+    ids=["304", "204", "205"],
+)
+def test_a_hold_on_a_bodiless_status_goes_as_200_with_grip_status(rf, response, grip_status):
+    held = _held_through_middleware(rf, response)
+    assert held.status_code == 200
+    assert held.reason_phrase == "OK"
+    assert held["Grip-Status"] == grip_status
+    assert held["Grip-Hold"] == "response" and held["Grip-Timeout"] == "30"
+    assert held.content == b""
+
+
+def test_a_hold_on_a_304_keeps_a_custom_reason(rf):
+    response = HttpResponseNotModified()
+    response.reason_phrase = "Still The Same"
+    assert _held_through_middleware(rf, response)["Grip-Status"] == "304 Still The Same"
+
+
+def test_a_hold_on_an_ordinary_status_keeps_it_and_writes_no_grip_status(rf):
+    held = _held_through_middleware(rf, HttpResponse("gone\n", status=404))
+    assert held.status_code == 404
+    assert not held.has_header("Grip-Status")
+
+
+def test_a_stream_hold_on_a_bodiless_response_is_not_written_and_says_so(rf, caplog):
+    response = set_hold(HttpResponse(status=204), Hold("stream", ["etag-feed"]))
+    with caplog.at_level(logging.WARNING, logger="grip_views.middleware"):
+        held = GripMiddleware(lambda request: response)(rf.get("/s/", HTTP_GRIP_SIG=grip_sig()))
+    assert held.status_code == 204
+    assert not any(name.lower().startswith("grip-") for name in held.headers)
+    assert "/s/ answered 204" in caplog.text and "stream hold was not written" in caplog.text
+
+
+def test_a_direct_request_for_a_held_304_gets_the_304_itself(rf):
+    response = set_hold(HttpResponseNotModified(), Hold("response", ["etag-feed"]))
+    direct = GripMiddleware(lambda request: response)(rf.get("/"))
+    assert direct.status_code == 304
+    assert not any(name.lower().startswith("grip-") for name in direct.headers)
 
 
 def test_set_hold_from_a_function_view_writes_the_headers(grip_client):

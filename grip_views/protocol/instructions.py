@@ -27,6 +27,11 @@ MAX_CHANNEL_LENGTH = 1024
 MIN_TIMEOUT = 5
 #: Pushpin's minimum keep-alive interval.
 MIN_KEEP_ALIVE_INTERVAL = 20
+#: Statuses whose responses carry no body and whose headers servers and proxies
+#: on the way may drop or rewrite (a 304 may only repeat a few headers, RFC 9110
+#: 15.4.5). A hold is never written on one: the response goes to the GRIP proxy
+#: as 200 with the intended status in ``Grip-Status``, as django-grip does.
+NO_HOLD_STATUSES = frozenset([*range(100, 200), 204, 205, 304])
 
 
 def check_channel_name(name: object, *, setting: str | None = None) -> str:
@@ -198,6 +203,11 @@ class Hold:
             raise InvalidHold(f"next link {self.next_link!r} must be a URL without spaces or '<>'")
         if self.status is not None and not (100 <= int(self.status) <= 599):
             raise InvalidHold(f"status must be an HTTP status code, got {self.status!r}")
+        if self.mode == "stream" and self.status in NO_HOLD_STATUSES:
+            raise InvalidHold(
+                f"a stream hold cannot have status {self.status}: a {self.status} response has no "
+                "body to stream into (use a response hold, or another status)"
+            )
         if self.reason is not None and not _REASON_RE.fullmatch(self.reason):
             raise InvalidHold("status reason must be printable ASCII")
         for name in self.expose_headers:
@@ -278,16 +288,37 @@ def _build_headers(hold: Hold, prefix: str) -> list[tuple[str, str]]:
             link += f"; timeout={int(hold.next_link_timeout)}"
         headers.append(("Grip-Link", link))
     if hold.status is not None and hold.status != 200:
-        reason = hold.reason
-        if reason is None:
-            try:
-                reason = HTTPStatus(hold.status).phrase
-            except ValueError:
-                reason = ""
-        headers.append(("Grip-Status", f"{hold.status} {reason}".rstrip()))
+        headers.append(("Grip-Status", grip_status(hold.status, hold.reason)))
     if hold.expose_headers:
         headers.append(("Grip-Expose-Headers", ", ".join(hold.expose_headers)))
     return headers
+
+
+def grip_status(status: int, reason: str | None = None) -> str:
+    """A ``Grip-Status`` value: the status and its reason (the standard one when
+    ``reason`` is None or not printable ASCII)."""
+    if reason is None or not _REASON_RE.fullmatch(reason):
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    return f"{status} {reason}".rstrip()
+
+
+def held_status(hold: Hold, status: int, reason: str | None = None) -> tuple[int, str | None]:
+    """``(status to send the proxy, Grip-Status value or None)`` for a response
+    of ``status`` held by ``hold``.
+
+    The proxy gets 200 whenever the client should get something else: the
+    hold's own ``status`` (whose ``Grip-Status`` :func:`hold_headers` writes),
+    or a response status in :data:`NO_HOLD_STATUSES`, whose ``Grip-Status`` is
+    returned here. Other statuses go as they are.
+    """
+    if hold.status is not None:
+        return (200 if hold.status != 200 or status in NO_HOLD_STATUSES else status), None
+    if status in NO_HOLD_STATUSES:
+        return 200, grip_status(status, reason)
+    return status, None
 
 
 def parse_grip_last(value: str | None, prefix: str = "") -> dict[str, str]:
