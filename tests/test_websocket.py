@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -223,9 +224,60 @@ def test_detach_and_keep_alive_are_control_messages():
     c.keep_alive(b"\x00\x01")
     assert controls(c) == [
         {"type": "detach"},
-        {"type": "keep-alive", "timeout": 30, "content": "ka"},
-        {"type": "keep-alive", "timeout": 20, "content-bin": "AAE="},
+        {"type": "keep-alive", "message-type": "text", "timeout": 30, "content": "ka"},
+        {"type": "keep-alive", "message-type": "binary", "timeout": 20, "content-bin": "AAE="},
     ]
+
+
+def test_a_bytes_keep_alive_is_sent_as_a_binary_frame():
+    # Without message-type Pushpin sends content-bin as a text frame.
+    c = ctx()
+    c.keep_alive(b"\x00\xff")
+    (msg,) = controls(c)
+    assert msg["message-type"] == "binary"
+    assert base64.b64decode(msg["content-bin"]) == b"\x00\xff"
+
+
+@pytest.mark.parametrize(
+    ("content", "message_type", "expected"),
+    [
+        ("", "ping", {"message-type": "ping", "content": ""}),
+        (b"hb", "ping", {"message-type": "ping", "content-bin": "aGI="}),
+        ("hb", "pong", {"message-type": "pong", "content": "hb"}),
+        (b"ok", "text", {"message-type": "text", "content-bin": "b2s="}),
+        ("\u2603", "binary", {"message-type": "binary", "content": "\u2603"}),
+    ],
+)
+def test_keep_alive_takes_a_message_type(content, message_type, expected):
+    c = ctx()
+    c.keep_alive(content, timeout=5, message_type=message_type)
+    assert controls(c) == [{"type": "keep-alive", "timeout": 5, **expected}]
+
+
+def test_keep_alive_of_none_turns_it_off():
+    c = ctx()
+    c.keep_alive(None)
+    assert controls(c) == [{"type": "keep-alive"}]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        (("x",), {"message_type": "close"}, "message_type must be one of"),
+        ((b"x" * 126,), {"message_type": "ping"}, "125 bytes"),
+        ((b"\xff",), {"message_type": "text"}, "UTF-8"),
+        (("x", 0), {}, "timeout"),
+        (("x", 2.5), {}, "timeout"),
+        (("x", True), {}, "timeout"),
+        ((3,), {}, "str or bytes"),
+        ((None,), {"message_type": "ping"}, "turned off"),
+    ],
+)
+def test_bad_keep_alive_arguments_raise_a_clear_error(args, kwargs, match):
+    c = ctx()
+    with pytest.raises(ProtocolError, match=match):
+        c.keep_alive(*args, **kwargs)
+    assert controls(c) == []
 
 
 def test_ping_is_sent_with_or_without_payload():

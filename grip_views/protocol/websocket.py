@@ -9,12 +9,13 @@ of its input, both ways.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
 import struct
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from ..exceptions import InvalidChannel, ProtocolError
 from .instructions import ChannelLike, as_channel, check_meta
@@ -22,6 +23,11 @@ from .instructions import ChannelLike, as_channel, check_meta
 CONTENT_TYPE = "application/websocket-events"
 EVENT_TYPES = ("OPEN", "TEXT", "BINARY", "PING", "PONG", "CLOSE", "DISCONNECT")
 _TYPES = {t.encode("ascii"): t for t in EVENT_TYPES}
+
+
+#: The frames a keep-alive can be sent as (Pushpin's ``message-type``).
+KeepAliveType = Literal["text", "binary", "ping", "pong"]
+KEEP_ALIVE_TYPES: tuple[KeepAliveType, ...] = ("text", "binary", "ping", "pong")
 
 
 class WebSocketEvent(NamedTuple):
@@ -328,15 +334,51 @@ class WebSocketContext:
         """Stop the proxy sending this connection's later messages to the app."""
         self.send_control({"type": "detach"})
 
-    def keep_alive(self, content: str | bytes, timeout: int = 20) -> None:
-        """Have the proxy send ``content`` when the connection is idle ``timeout`` s."""
-        msg: dict[str, Any] = {"type": "keep-alive", "timeout": int(timeout)}
-        if isinstance(content, bytes):
-            import base64
+    def keep_alive(
+        self,
+        content: str | bytes | None,
+        timeout: int = 20,
+        *,
+        message_type: KeepAliveType | None = None,
+    ) -> None:
+        """Have the proxy send ``content`` whenever the connection is idle ``timeout`` s.
 
-            msg["content-bin"] = base64.b64encode(content).decode("ascii")
+        ``message_type`` says which frame: ``"text"`` (the default for str),
+        ``"binary"`` (the default for bytes), or a ``"ping"``/``"pong"`` control
+        frame carrying ``content`` (125 bytes at most). ``None`` as content turns
+        the keep-alive off. It lasts for the connection; a later call replaces it.
+        """
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            raise ProtocolError(f"keep-alive timeout must be a whole number of seconds >= 1, got {timeout!r}")
+        if content is None:
+            if message_type is not None:
+                raise ProtocolError("a keep-alive without content is turned off: give no message_type")
+            self.send_control({"type": "keep-alive"})
+            return
+        if isinstance(content, str):
+            raw = content.encode("utf-8")
+        elif isinstance(content, (bytes, bytearray, memoryview)):
+            raw = bytes(content)
         else:
+            raise ProtocolError(f"keep-alive content must be str or bytes, got {type(content).__name__}")
+        kind = message_type or ("text" if isinstance(content, str) else "binary")
+        if kind not in KEEP_ALIVE_TYPES:
+            raise ProtocolError(f"keep-alive message_type must be one of {KEEP_ALIVE_TYPES}, got {kind!r}")
+        if kind == "text":
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError(
+                    "a text keep-alive must be UTF-8: send bytes as message_type='binary'"
+                ) from None
+        if kind in ("ping", "pong") and len(raw) > 125:
+            raise ProtocolError(f"a {kind} keep-alive carries 125 bytes at most (RFC 6455), got {len(raw)}")
+        msg: dict[str, Any] = {"type": "keep-alive", "message-type": kind, "timeout": timeout}
+        if isinstance(content, str):
             msg["content"] = content
+        else:
+            # Pushpin sends a text frame unless told otherwise, whatever the content.
+            msg["content-bin"] = base64.b64encode(raw).decode("ascii")
         self.send_control(msg)
 
     def ping(self, data: bytes = b"") -> None:
