@@ -228,3 +228,14 @@ def test_es256_grip_sig_from_another_key_is_not_trusted(es256_proxy, settings):
         {"control_uri": proxy.publish_url, "verify_key": _jwk(other), "verify_iss": "pushpin"}
     ]
     assert _state(proxy) == {"proxied": False, "signed": False}
+
+
+# -- no proxy configured ---------------------------------------------------------------------------
+def test_with_no_proxy_configured_a_request_through_pushpin_is_answered_not_held(grip_live, settings):
+    settings.GRIP_PROXIES = []
+    settings.GRIP_URL = None
+    ch = grip_live.unique_channel()
+    started = time.monotonic()
+    response = requests.get(f"{grip_live.url}/stream/{ch}/", timeout=10)  # Pushpin sends its Grip-Sig
+    assert (response.status_code, response.text) == (200, "open\n")
+    assert time.monotonic() - started < 5  # answered, not held open as a stream
