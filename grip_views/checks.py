@@ -114,8 +114,9 @@ def _check_proxy_setup() -> list[CheckMessage]:
     if not grip_settings.proxies:
         messages.append(
             Warning(
-                "No GRIP proxy is configured (GRIP_PROXIES / GRIP_URL are empty), so no request "
-                "counts as proxied: views answer every request as a direct one and hold nothing.",
+                "No GRIP proxy is configured (GRIP_PROXIES / GRIP_URL are empty; PUBLISH_SERVERS "
+                "are publish targets only), so no request counts as proxied: views answer every "
+                "request as a direct one and hold nothing.",
                 hint="Set GRIP_URL = 'http://127.0.0.1:5561/?iss=pushpin&key=...' (Pushpin's "
                 "publish endpoint and its sig_iss / sig_key), or GRIP_PROXIES.",
                 id="grip_views.W003",

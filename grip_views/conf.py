@@ -77,9 +77,10 @@ class Proxy:
         return self.username, self.password or ""
 
     def __repr__(self) -> str:
-        # Keys and passwords never appear in logs, errors or reprs.
-        user = f", username={self.username!r}" if self.username is not None else ""
-        return f"Proxy(control_uri={self.control_uri!r}, verify_iss={self.verify_iss!r}{user})"
+        # Keys and credentials never appear in logs, errors or reprs (a token is
+        # sometimes given as the user name).
+        auth = ", basic_auth=True" if self.username is not None else ""
+        return f"Proxy(control_uri={self.control_uri!r}, verify_iss={self.verify_iss!r}{auth})"
 
 
 def _is_key(value: object) -> bool:

@@ -450,6 +450,8 @@ def test_credentials_are_taken_out_of_the_uri(settings_, source):
     assert (server.username, server.password) == ("pub@lisher", "p:ss")
     assert server.basic_auth == ("pub@lisher", "p:ss")
     assert "p:ss" not in repr(server) and "p%3Ass" not in repr(server)
+    assert "lisher" not in repr(server)  # a user name may be a token: not shown either
+    assert "basic_auth=True" in repr(server)
     assert server.source.startswith(source or "PUBLISH_SERVERS[0]")
 
 
