@@ -110,25 +110,24 @@ def parse_grip_url(url: str, setting: str = "GRIP_URL") -> dict[str, Any]:
     except Exception as exc:  # binascii.Error on a bad base64: key and others
         raise GripConfigurationError(f"{setting} could not be parsed: {exc}.") from None
     for name in ("key", "verify_key"):
-        out[name] = _unplus_json(out.get(name))
+        out[name] = _unplus_key(out.get(name))
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _unplus_json(value: object) -> object:
-    """A key whose spaces were URL-encoded as ``+``: gripcontrol keeps a ``+``
-    as such (base64 has them), which leaves JSON or a PEM unreadable.
+def _unplus_key(value: object) -> object:
+    """A public key whose spaces were URL-encoded as ``+``: gripcontrol keeps a
+    ``+`` as such (base64 has them), which leaves JSON or a PEM unreadable.
 
-    A JWK's values are base64url, which has no ``+``, so the JSON gets its
+    A JWK's values are base64url, which has no ``+``, so its JSON gets its
     spaces back; a PEM gets them back in its ``-----BEGIN ...-----`` lines only.
+    A shared secret is left as it is.
     """
-    if not isinstance(value, str) or "+" not in value:
+    if not isinstance(value, str) or "+" not in value or not is_public_key(value):
         return value
-    if value.lstrip().startswith("-----"):
+    if not value.lstrip().startswith("{"):  # a PEM
         return "\n".join(
             line.replace("+", " ") if line.strip().startswith("-----") else line for line in value.split("\n")
         )
-    if not value.lstrip().startswith("{"):
-        return value
     try:
         json.loads(value)
     except ValueError:
