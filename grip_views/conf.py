@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 from django.conf import settings as django_settings
@@ -30,7 +29,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .exceptions import GripConfigurationError, InvalidVerifyKey
-from .protocol.signature import algorithm_for_key, is_public_key
+from .protocol.signature import SignatureVerifier, algorithm_for_key, is_public_key
 
 PROXY_KEYS = frozenset({"control_uri", "control_iss", "key", "verify_iss", "verify_key"})
 PUBLISH_SERVER_KEYS = frozenset({"uri", "control_uri", "iss", "control_iss", "key"})
@@ -255,36 +254,55 @@ def _import_setting(value: object, setting: str) -> Any:
     return value
 
 
+T = TypeVar("T")
+
+
+class _CachedSetting(Generic[T]):
+    """A :class:`GripSettings` property built once from the settings and kept
+    until a setting changes (``clear_cache()``, on ``setting_changed``)."""
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _CachedSetting[T]: ...
+    @overload
+    def __get__(self, obj: GripSettings, owner: type) -> T: ...
+    def __get__(self, obj: GripSettings | None, owner: type) -> T | _CachedSetting[T]:
+        if obj is None:
+            return self
+        try:
+            return obj._cache[self.name]  # type: ignore[no-any-return]
+        except KeyError:
+            value = obj._cache[self.name] = self.build(obj)
+            return value
+
+
 class GripSettings:
-    """Typed access to every ``GRIP_*`` setting, with its default."""
+    """Typed access to every ``GRIP_*`` setting, with its default.
+
+    Settings read on every request (the verifier, the prefix...) are built
+    once and cached until a setting changes; the others are read on each
+    access. Either way a bad value raises ``GripConfigurationError`` naming
+    the setting, the same message ``manage.py check`` shows.
+    """
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
-    def _cached(self, name: str, build: Callable[[], Any]) -> Any:
-        try:
-            return self._cache[name]
-        except KeyError:
-            value = build()
-            self._cache[name] = value
-            return value
+        self._cache.clear()
 
     # -- proxies -----------------------------------------------------------
-    @property
+    @_CachedSetting
     def proxies(self) -> tuple[Proxy, ...]:
         """``GRIP_PROXIES`` plus the proxy of ``GRIP_URL``, ``GRIP_VERIFY_KEY`` applied.
 
         Built anew from the settings, never appended to them: reading it twice
         gives the same proxies.
         """
-        return self._cached("proxies", self._build_proxies)  # type: ignore[no-any-return]
-
-    def _build_proxies(self) -> tuple[Proxy, ...]:
         raw = getattr(django_settings, "GRIP_PROXIES", None)
         if raw is None:
             raw = []
@@ -301,38 +319,24 @@ class GripSettings:
             proxies = [p if p.verify_key is not None else _with_verify_key(p, verify_key) for p in proxies]
         return tuple(proxies)
 
-    @property
+    @_CachedSetting
     def verify_keys(self) -> tuple[tuple[str | bytes, str | None], ...]:
         """The distinct (key, issuer) pairs that may sign a proxied request."""
+        seen: dict[tuple[str | bytes, str | None], None] = {}
+        for p in self.proxies:
+            if p.signing_key is not None:
+                seen[(p.signing_key, p.verify_iss)] = None
+        return tuple(seen)
 
-        def build() -> tuple[tuple[str | bytes, str | None], ...]:
-            seen: dict[tuple[str | bytes, str | None], None] = {}
-            for p in self.proxies:
-                if p.signing_key is not None:
-                    seen[(p.signing_key, p.verify_iss)] = None
-            return tuple(seen)
-
-        return self._cached("verify_keys", build)  # type: ignore[no-any-return]
-
-    @property
-    def verifier(self) -> Any:
-        """The :class:`~grip_views.protocol.signature.SignatureVerifier` for ``verify_keys``."""
-        try:  # asked on every request: the cached value first, nothing built
-            return self._cache["verifier"]
-        except KeyError:
-            return self._cached("verifier", self._build_verifier)
-
-    def _build_verifier(self) -> Any:
-        from .protocol.signature import SignatureVerifier
-
+    @_CachedSetting
+    def verifier(self) -> SignatureVerifier:
+        """The :class:`~grip_views.protocol.signature.SignatureVerifier` for ``verify_keys``
+        (asked on every request)."""
         return SignatureVerifier(self.verify_keys)
 
-    @property
+    @_CachedSetting
     def publish_servers(self) -> tuple[Proxy, ...]:
         """Where publishes go: every proxy with a ``control_uri``, then ``PUBLISH_SERVERS``."""
-        return self._cached("publish_servers", self._build_publish_servers)  # type: ignore[no-any-return]
-
-    def _build_publish_servers(self) -> tuple[Proxy, ...]:
         servers = [p for p in self.proxies if p.control_uri]
         raw = getattr(django_settings, "PUBLISH_SERVERS", None) or []
         if not isinstance(raw, (list, tuple)):
@@ -364,30 +368,18 @@ class GripSettings:
         return tuple(servers)
 
     # -- simple settings ---------------------------------------------------
-    @property
+    @_CachedSetting
     def proxy_required(self) -> bool:
         """``GRIP_PROXY_REQUIRED``: answer 501 to a hold asked for on a direct request."""
-        try:
-            return self._cache["proxy_required"]  # type: ignore[no-any-return]
-        except KeyError:
-            return self._cached("proxy_required", self._build_proxy_required)  # type: ignore[no-any-return]
-
-    def _build_proxy_required(self) -> bool:
         value = getattr(django_settings, "GRIP_PROXY_REQUIRED", False)
         if not isinstance(value, bool):
             raise GripConfigurationError("GRIP_PROXY_REQUIRED must be True or False.")
         return value
 
-    @property
+    @_CachedSetting
     def prefix(self) -> str:
-        """``GRIP_PREFIX``: put before every channel name, in holds, subscriptions and publishes."""
-        # Read on every proxied request: cached, and dropped when a setting changes.
-        try:
-            return self._cache["prefix"]  # type: ignore[no-any-return]
-        except KeyError:
-            return self._cached("prefix", self._build_prefix)  # type: ignore[no-any-return]
-
-    def _build_prefix(self) -> str:
+        """``GRIP_PREFIX``: put before every channel name, in holds, subscriptions and publishes
+        (read on every proxied request)."""
         value = getattr(django_settings, "GRIP_PREFIX", "")
         if not isinstance(value, str):
             raise GripConfigurationError(f"GRIP_PREFIX must be a string, got {value!r}.")
@@ -447,14 +439,11 @@ class GripSettings:
             raise GripConfigurationError("GRIP_PUBLISH_ERROR_HANDLER must be a callable or its dotted path.")
         return handler  # type: ignore[no-any-return]
 
-    @property
+    @_CachedSetting
     def websocket_allowed_origins(self) -> tuple[str, ...] | None:
         """``GRIP_WEBSOCKET_ALLOWED_ORIGINS``: origins a WebSocket may be opened from,
         beside the request's own host, ``ALLOWED_HOSTS`` and ``CSRF_TRUSTED_ORIGINS``.
         ``["*"]`` allows any origin."""
-        return self._cached("websocket_allowed_origins", self._build_allowed_origins)  # type: ignore[no-any-return]
-
-    def _build_allowed_origins(self) -> tuple[str, ...] | None:
         value = getattr(django_settings, "GRIP_WEBSOCKET_ALLOWED_ORIGINS", None)
         if value is None:
             return None

@@ -70,7 +70,7 @@ class GripMiddleware:
         info = GripInfo()
         request.grip = info  # type: ignore[attr-defined]
         verifier = grip_settings.verifier
-        token = meta.get("HTTP_GRIP_SIG")
+        token: str = meta.get("HTTP_GRIP_SIG", "")
         if verifier.required:
             info.signed = info.proxied = bool(token) and verifier.is_valid(token)
         elif grip_settings.proxies:
