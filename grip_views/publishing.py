@@ -77,10 +77,11 @@ def export_formats(formats: Formats) -> dict[str, Any]:
 def make_item(
     channel: ChannelLike,
     formats: Formats,
+    *,
+    prefix: str | None = None,
+    meta: Mapping[str, str] | None = None,
     id: str | None = None,
     prev_id: str | None = None,
-    meta: Mapping[str, str] | None = None,
-    prefix: str | None = None,
 ) -> dict[str, Any]:
     """The JSON-ready item a proxy's ``/publish/`` endpoint takes (prefix applied once)."""
     name = as_channel(channel).name
@@ -209,13 +210,27 @@ class HttpPublisher(Publisher):
 
     def __init__(
         self,
-        servers: Iterable[Proxy],
+        servers: Iterable[Proxy] | None = None,
         *,
-        timeout: float = 5.0,
-        queue_size: int = 10_000,
-        batch_size: int = 500,
+        timeout: float | None = None,
+        queue_size: int | None = None,
+        batch_size: int | None = None,
         error_handler: Callable[[PublishFailure], Any] | None = None,
     ) -> None:
+        """Each argument left out is read from its setting: ``GRIP_PROXIES`` /
+        ``GRIP_URL`` / ``PUBLISH_SERVERS``, ``GRIP_PUBLISH_TIMEOUT``,
+        ``GRIP_PUBLISH_QUEUE_SIZE``, ``GRIP_PUBLISH_BATCH_SIZE``,
+        ``GRIP_PUBLISH_ERROR_HANDLER``."""
+        if servers is None:
+            servers = grip_settings.publish_servers
+        if timeout is None:
+            timeout = grip_settings.publish_timeout
+        if queue_size is None:
+            queue_size = grip_settings.publish_queue_size
+        if batch_size is None:
+            batch_size = grip_settings.publish_batch_size
+        if error_handler is None:
+            error_handler = grip_settings.publish_error_handler
         self.servers = [_Server(p, timeout) for p in servers if p.control_uri]
         self.timeout = timeout
         self.batch_size = batch_size
@@ -387,17 +402,7 @@ def get_publisher() -> Publisher:
         with _publisher_lock:
             pub = _publisher
             if pub is None:
-                cls = grip_settings.publish_backend
-                if issubclass(cls, HttpPublisher):
-                    pub = cls(
-                        grip_settings.publish_servers,
-                        timeout=grip_settings.publish_timeout,
-                        queue_size=grip_settings.publish_queue_size,
-                        batch_size=grip_settings.publish_batch_size,
-                        error_handler=grip_settings.publish_error_handler,
-                    )
-                else:
-                    pub = cls()  # type: ignore[assignment]
+                pub = grip_settings.publish_backend()  # HttpPublisher reads its settings
                 _publisher = pub
     return pub  # type: ignore[return-value]
 
