@@ -37,7 +37,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "demo.errors.method_not_allowed_reason",
 ]
+# Errors are one line of plain text (demo/forms.py, demo/errors.py), failed CSRF checks too.
+CSRF_FAILURE_VIEW = "demo.errors.csrf_failure"
+# The API's errors are DRF's {"detail": ...}, a body too large too (demo_api/exceptions.py).
+REST_FRAMEWORK = {"EXCEPTION_HANDLER": "demo_api.exceptions.exception_handler"}
 
 ROOT_URLCONF = "demo.urls"
 WSGI_APPLICATION = "demo.wsgi.application"

@@ -1,12 +1,13 @@
-"""The two examples of django-grip's README, as class-based views, and a live page."""
+"""The two examples of django-grip's README, as class-based views."""
 
 from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from django.views.generic import TemplateView
 
-from grip_views import EventStreamView, GripStreamView, WebSocketView
+from grip_views import GripStreamView, WebSocketView
+
+from .forms import field_error
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # the POST is an API call (curl)
@@ -17,6 +18,8 @@ class StreamView(GripStreamView):
     initial_body = "[stream open]\n"
 
     def post(self, request):
+        if error := field_error(request, "data"):
+            return error
         self.publish("test", request.POST["data"] + "\n")
         return HttpResponse("Ok\n")
 
@@ -33,21 +36,8 @@ class EchoView(WebSocketView):
 @csrf_exempt
 @require_POST
 def broadcast(request):
-    """Send `data` to every socket on /echo/."""
+    """POST `data`: send it to every socket on /echo/."""
+    if error := field_error(request, "data"):
+        return error
     EchoView.publish("test", request.POST["data"])
     return HttpResponse("Ok\n")
-
-
-@method_decorator(csrf_exempt, name="dispatch")
-class EventsView(EventStreamView):
-    """Server-Sent Events for the live page; POST `data` sends an event."""
-
-    channels = ["events"]
-
-    def post(self, request):
-        self.publish_event("events", request.POST["data"], event="message")
-        return HttpResponse("Ok\n")
-
-
-class LivePage(TemplateView):
-    template_name = "demo/live.html"

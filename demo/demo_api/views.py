@@ -12,6 +12,7 @@ by the migrations). Changes are published after their transaction commits.
 
 from rest_framework import permissions, viewsets
 from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.parsers import JSONParser
 
 from grip_views.rest_framework import EventStreamMixin, GripLongPollMixin, PublishChangesMixin
 
@@ -24,8 +25,11 @@ class TodoViewSet(PublishChangesMixin, EventStreamMixin, GripLongPollMixin, view
     serializer_class = TodoSerializer
     authentication_classes = [SessionAuthentication, BasicAuthentication]
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
-    version_field = "version"
+    # JSON only: a body that is not UTF-8 is a 400, where the form parsers would read it as U+FFFD.
+    parser_classes = [JSONParser]
+    version_field = "version"  # what ?after=<version> compares with
 
     def perform_create(self, serializer):
+        # Saves with the author instead of calling super(), so it publishes the change itself.
         serializer.save(author=self.request.user)
         self.publish_change(serializer.instance, "created", serializer.data)
