@@ -148,6 +148,43 @@ def test_echo_example_echoes_and_receives_broadcasts(demo: DemoStack) -> None:
         ws.close()
 
 
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "status", "reason"),
+    [
+        ("POST", "/broadcast/", b"=&&=", FORM, 400, "The form field 'data' is missing: send data=<text>."),
+        ("POST", "/stream/", b"data=", FORM, 400, "The form field 'data' is empty."),
+        ("POST", "/events/", b"data=\xff\xfe", FORM, 400, "The body is not UTF-8."),
+        ("POST", "/events/", b"data=%FF", FORM, 400, "The form field 'data' is not UTF-8."),
+        ("GET", "/broadcast/", b"", {}, 405, "GET is not allowed here: use POST."),
+        ("DELETE", "/stream/", b"", {}, 405, "DELETE is not allowed here: use GET, POST, HEAD, OPTIONS."),
+        ("POST", "/", b"data=hi", FORM, 403, "CSRF verification failed: CSRF cookie not set."),
+    ],
+    ids=["missing", "empty", "not-utf8", "escaped-not-utf8", "get-broadcast", "delete-stream", "post-page"],
+)
+def test_a_bad_request_gets_a_4xx_with_a_one_line_reason_through_pushpin(
+    demo: DemoStack, method: str, path: str, body: bytes, headers: dict[str, str], status: int, reason: str
+) -> None:
+    response = requests.request(method, f"{demo.url}{path}", data=body, headers=headers, timeout=10)
+    assert (response.status_code, response.text) == (status, reason + "\n")
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+def test_the_api_answers_json_that_is_not_utf8_with_a_400_through_pushpin(demo: DemoStack) -> None:
+    response = requests.post(
+        f"{demo.url}/api/todos/", data=b'{"title": "\xff"}', headers=JSON, auth=("demo", "demo"), timeout=10
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "JSON parse error - 'utf-8' codec can't decode byte 0xff in position 11: invalid start byte"
+    }
+    form = requests.post(f"{demo.url}/api/todos/", data={"title": "x"}, auth=("demo", "demo"), timeout=10)
+    assert form.status_code == 415
+
+
 def _chromium() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
