@@ -12,11 +12,13 @@ URLs, and stops both (by the PIDs it started) on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
@@ -25,14 +27,34 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
+#: Every module the demo imports that is not in this checkout, with the
+#: distribution that provides it; ``pip install -e .[drf]`` installs them all.
+REQUIRED_MODULES = {
+    "django": "Django",
+    "asgiref": "asgiref",
+    "gripcontrol": "gripcontrol",
+    "jwt": "PyJWT",
+    "cryptography": "cryptography",
+    "rest_framework": "djangorestframework",
+}
+
+
+def missing_modules(modules: Iterable[str] = REQUIRED_MODULES) -> list[str]:
+    """The modules of ``modules`` that cannot be imported here."""
+    return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
 def ensure_python_packages() -> None:
-    try:
-        import django  # noqa: F401
-        import gripcontrol  # noqa: F401
-        import jwt  # noqa: F401
-    except ImportError:
-        print("Installing grip_views and its dependencies with pip ...", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{ROOT}[drf]"], check=True)
+    missing = missing_modules()
+    if not missing:
+        return
+    names = ", ".join(REQUIRED_MODULES.get(name, name) for name in missing)
+    print(f"Installing grip_views and its dependencies with pip ({names} missing) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{ROOT}[drf]"], check=True)
+    importlib.invalidate_caches()
+    still = missing_modules()
+    if still:
+        sys.exit(f"Still missing after pip install: {', '.join(still)}; install them for {sys.executable}")
 
 
 def ensure_pushpin() -> None:
@@ -127,7 +149,8 @@ grip_views demo is running (Ctrl-C stops it).
       broadcast: curl -d data=hi {base}/broadcast/
   SSE event:     curl -d data=hi {base}/events/
   DRF API:       curl -N -H "Accept: text/event-stream" {base}/api/todos/
-      change:    curl -u demo:demo -d title=milk {base}/api/todos/
+      change:    curl -u demo:demo -H "Content-Type: application/json" \\
+                      -d '{{"title": "milk"}}' {base}/api/todos/
   Pushpin publish endpoint: {pushpin.publish_url}   Django itself: http://127.0.0.1:{args.django_port}/
 """,
             flush=True,
