@@ -30,18 +30,48 @@ def _load_runner() -> ModuleType:
 run = _load_runner()
 
 
+class _RequiredImports(ast.NodeVisitor):
+    """The modules a file imports, except optional ones: in a ``try`` that
+    catches ``ImportError``, or under ``if TYPE_CHECKING:``."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self.names.update(alias.name for alias in node.names)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level == 0 and node.module:
+            self.names.add(node.module)
+
+    def visit_Try(self, node: ast.Try) -> None:
+        caught = {
+            getattr(name, "id", None)
+            for handler in node.handlers
+            for name in (handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type])
+        }
+        optional = bool(caught & {"ImportError", "ModuleNotFoundError"})
+        for child in [*([] if optional else node.body), *node.handlers, *node.orelse, *node.finalbody]:
+            self.visit(child)
+
+    def visit_If(self, node: ast.If) -> None:
+        if not (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
+            self.generic_visit(node)
+        else:
+            for child in node.orelse:
+                self.visit(child)
+
+
 def _imported_top_level_modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.Assign) and path.name == "settings.py":
-            targets = {t.id for t in node.targets if isinstance(t, ast.Name)}
-            if targets & {"INSTALLED_APPS", "MIDDLEWARE"}:  # dotted paths Django imports
-                names.update(ast.literal_eval(node.value))
+    visitor = _RequiredImports()
+    visitor.visit(tree)
+    names = visitor.names
+    if path.name == "settings.py":
+        for node in tree.body:
+            targets = {t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)}
+            if isinstance(node, ast.Assign) and targets & {"INSTALLED_APPS", "MIDDLEWARE"}:
+                names.update(ast.literal_eval(node.value))  # dotted paths Django imports
     return {name.split(".")[0] for name in names}
 
 
@@ -84,6 +114,18 @@ def test_every_module_the_demo_imports_is_checked() -> None:
     third_party -= set(sys.stdlib_module_names) | FIRST_PARTY
     assert "rest_framework" in third_party
     assert sorted(third_party - set(run.REQUIRED_MODULES)) == []
+
+
+def test_optional_imports_are_not_required(tmp_path: Path) -> None:
+    source = tmp_path / "module.py"
+    source.write_text(
+        "import needed.sub\n"
+        "from typing import TYPE_CHECKING\n"
+        "try:\n    import optional\nexcept ImportError:\n    optional = None\n"
+        "if TYPE_CHECKING:\n    import typing_only\n"
+        "def later():\n    from lazy import thing\n"
+    )
+    assert _imported_top_level_modules(source) == {"needed", "typing", "lazy"}
 
 
 def test_nothing_is_missing_here() -> None:
