@@ -66,6 +66,19 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+def _publish_durable(channel: ChannelLike, payload: dict[str, Any], **options: Any) -> int | None:
+    from .durable import publish_durable
+
+    meta = options.pop("meta", None)
+    using = options.pop("using", None)
+    options.pop("blocking", None)  # a durable publish is sent after commit, retried until accepted
+    if options:
+        raise TypeError(f"unexpected options for a durable publish: {', '.join(options)}")
+    if meta:
+        payload["meta"] = dict(meta)
+    return publish_durable(channel, payload, using=using)
+
+
 class GripView(SubscriptionMixin, View):
     """What every realtime view shares: channels and their authorization
     (see :class:`~grip_views.subscriptions.SubscriptionMixin`), refusals, and
@@ -85,6 +98,14 @@ class GripView(SubscriptionMixin, View):
             return super().dispatch(request, *args, **kwargs)
         except (RejectConnection, PermissionDenied, InvalidChannel) as exc:
             return refusal_response(exc)
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """405 with the ``Allow`` header and a one-line reason, as every grip_views refusal."""
+        response = text_response(
+            405, f"{request.method} is not allowed here: use {', '.join(self._allowed_methods())}."
+        )
+        response["Allow"] = ", ".join(self._allowed_methods())
+        return response
 
     @property
     def grip(self) -> GripInfo:
@@ -148,6 +169,9 @@ class GripStreamView(GripView):
     #: A URL the proxy fetches to recover missed messages (reliable streams).
     next_link: ClassVar[str | None] = None
     next_link_timeout: ClassVar[int | None] = None
+    #: Publishes through this class are stored and sent after commit until
+    #: accepted (see :mod:`grip_views.durable`); EventStreamView also resumes.
+    durable: ClassVar[bool] = False
 
     def get_keep_alive(self) -> str | bytes | None:
         """The keep-alive data for this request; ``keep_alive`` by default."""
@@ -188,13 +212,15 @@ class GripStreamView(GripView):
         return response
 
     @classmethod
-    def publish(cls, channel: ChannelLike, content: str | bytes, **options: Any) -> None:
+    def publish(cls, channel: ChannelLike, content: str | bytes, **options: Any) -> int | None:
         """Append ``content`` to every stream held on ``channel``.
 
         ``options`` are those of :func:`grip_views.publish` (``id``, ``prev_id``,
-        ``blocking``, ``on_commit``...).
+        ``blocking``, ``on_commit``, ``durable``...); ``durable`` defaults to the
+        class's ``durable``.
         """
-        _publish(channel, HttpStreamFormat(content), **options)
+        options.setdefault("durable", cls.durable)
+        return _publish(channel, HttpStreamFormat(content), **options)
 
     @classmethod
     def publish_close(cls, channel: ChannelLike, **options: Any) -> None:
@@ -214,6 +240,20 @@ class EventStreamView(GripStreamView):
     keep_alive = format_comment()
     #: Milliseconds a browser waits before reconnecting (sent on open), or None.
     retry: ClassVar[int | None] = None
+    #: With ``durable``: the event sent when the history cannot say what a
+    #: client missed (reload your state), the query parameter a first
+    #: connection may give its last id in, and the next link's timeout
+    #: (Pushpin checks it that often while idle; short closes a race).
+    reset_event: ClassVar[str] = "reset"
+    last_event_id_param: ClassVar[str] = "last_event_id"
+    resume_link_timeout: ClassVar[int] = 5
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not self.durable:
+            return super().get(request, *args, **kwargs)
+        from .resume import durable_stream
+
+        return durable_stream(self)
 
     def on_open(self) -> Any:
         """The first events sent on open; by default only ``retry`` when set."""
@@ -232,13 +272,18 @@ class EventStreamView(GripStreamView):
         event: str | None = None,
         event_id: str | None = None,
         **options: Any,
-    ) -> None:
+    ) -> int | None:
         """Send one event to every ``EventSource`` on ``channel``.
 
         ``data`` that is not a string is sent as JSON; ``event_id`` becomes the
-        browser's ``lastEventId``.
+        browser's ``lastEventId``. A durable publish (``durable=True``, or the
+        class's ``durable``) gets its id from the history store and returns it.
         """
-        cls.publish(channel, format_event(data, event=event, id=event_id), **options)
+        if options.pop("durable", cls.durable):
+            if event_id is not None:
+                raise ValueError("a durable event gets its id from the history store: drop event_id=")
+            return _publish_durable(channel, {"sse": format_event(data, event=event)}, **options)
+        return cls.publish(channel, format_event(data, event=event, id=event_id), **options)
 
 
 # --------------------------------------------------------------------- long-polling
@@ -256,6 +301,10 @@ class GripLongPollView(GripView):
     timeout: ClassVar[int] = 55
     #: The body sent on timeout, unless :meth:`on_timeout` is overridden.
     timeout_body: ClassVar[str | bytes] = ""
+    #: Publishes are stored and sent until accepted, and ``?after=<id>`` is
+    #: answered at once with what was missed (see :meth:`on_missed`).
+    durable: ClassVar[bool] = False
+    after_param: ClassVar[str] = "after"
 
     def get_timeout(self) -> int:
         """The hold's timeout for this request; ``timeout`` by default."""
@@ -275,11 +324,22 @@ class GripLongPollView(GripView):
         """The answer the proxy sends if nothing is published before the timeout."""
         return self.timeout_body
 
+    def on_missed(self, events: list[dict[str, str]], last_id: int, reset: bool) -> Any:
+        """A durable poll's answer to ``?after=``: JSON ``{"last_id", "events": [{"id", "body"}]}``,
+        with ``"reset": true`` (and no events) when the history cannot say what was missed."""
+        from .resume import missed_json
+
+        return HttpResponse(missed_json(events, last_id, reset), content_type="application/json")
+
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         now = self.awaited(self.on_open())
         if isinstance(now, HttpResponseBase) and not 200 <= now.status_code < 300:
             return now  # refused: no channels, no hold
         channels = self.get_channels()
+        if now is None and self.durable:
+            from .resume import missed_poll
+
+            now = missed_poll(self, channels)
         if now is not None:
             return self.as_response(now)
         response = self.as_response(self.awaited(self.on_timeout()))
@@ -296,10 +356,18 @@ class GripLongPollView(GripView):
         status: int = 200,
         headers: dict[str, str] | None = None,
         **options: Any,
-    ) -> None:
-        """Answer every request held on ``channel`` with ``body`` (in ``content_type``)."""
+    ) -> int | None:
+        """Answer every request held on ``channel`` with ``body`` (in ``content_type``).
+
+        Durable (``durable=True`` or the class's): stored first, and the answer
+        carries an ``Event-Id`` header for the client's next ``?after=``.
+        """
         all_headers = {"Content-Type": cls.content_type, **(headers or {})}
-        _publish(channel, HttpResponseFormat(code=status, headers=all_headers, body=body), **options)
+        if options.pop("durable", cls.durable):
+            text = body.decode() if isinstance(body, bytes) else body
+            lp = {"code": status, "headers": all_headers, "body": text}
+            return _publish_durable(channel, {"lp": lp}, **options)
+        return _publish(channel, HttpResponseFormat(code=status, headers=all_headers, body=body), **options)
 
 
 # --------------------------------------------------------------------- WebSockets
@@ -322,6 +390,12 @@ class WebSocketView(GripView):
     #: Origins allowed to open this socket besides the site's own hosts, added
     #: to ``GRIP_WEBSOCKET_ALLOWED_ORIGINS``; ``["*"]`` allows every site.
     allowed_origins: ClassVar[Sequence[str]] = ()
+    #: Publishes are stored and sent until accepted, as ``{"id", "data"}``
+    #: JSON; a client connecting with ``?last_id=<id>`` first gets what it
+    #: missed (or ``{"id", "event": reset_event}`` if the history cannot say).
+    durable: ClassVar[bool] = False
+    last_id_param: ClassVar[str] = "last_id"
+    reset_event: ClassVar[str] = "reset"
 
     def get_allowed_origins(self) -> Sequence[str]:
         """Extra page origins allowed to open this socket (see :mod:`grip_views.origins`)."""
@@ -544,9 +618,16 @@ class WebSocketView(GripView):
                 "WebSocket extension (Sec-WebSocket-Extensions: grip); the request did not offer it.",
                 status=400,
             )
+        missed: list[str] = []
+        if self.durable:
+            from .resume import missed_messages
+
+            missed = missed_messages(self, channels)
         ctx.accept(ctx.subprotocol)
         for channel in channels:
             ctx.subscribe(channel)
+        for message in missed:
+            ctx.send(message)
 
     def receive(self, message: str | bytes) -> Any:
         """Give one message to :meth:`on_message` (JSON views decode it first)."""
@@ -554,10 +635,16 @@ class WebSocketView(GripView):
 
     # -- publishing --------------------------------------------------------------
     @classmethod
-    def publish(cls, channel: ChannelLike, message: str | bytes, **options: Any) -> None:
-        """Send ``message`` to every socket on ``channel`` (bytes as binary)."""
+    def publish(cls, channel: ChannelLike, message: str | bytes, **options: Any) -> int | None:
+        """Send ``message`` to every socket on ``channel`` (bytes as binary).
+
+        Durable (``durable=True`` or the class's): ``message`` is sent as
+        ``{"id": "<id>", "data": message}`` JSON text; the event's id is returned.
+        """
+        if options.pop("durable", cls.durable):
+            return _publish_durable(channel, {"ws": message}, **options)
         binary = isinstance(message, (bytes, bytearray))
-        _publish(channel, WebSocketMessageFormat(message, binary=binary), **options)
+        return _publish(channel, WebSocketMessageFormat(message, binary=binary), **options)
 
     @classmethod
     def publish_close(cls, channel: ChannelLike, code: int = 1000, **options: Any) -> None:
@@ -599,9 +686,11 @@ class JsonWebSocketView(WebSocketView):
         return self.on_message(value)
 
     @classmethod
-    def publish(cls, channel: ChannelLike, message: Any, **options: Any) -> None:
+    def publish(cls, channel: ChannelLike, message: Any, **options: Any) -> int | None:
         """Send ``message``, encoded as JSON, to every socket on ``channel``."""
-        _publish(channel, WebSocketMessageFormat(cls.encode_json(message)), **options)
+        if options.pop("durable", cls.durable):
+            return _publish_durable(channel, {"ws": message}, **options)
+        return _publish(channel, WebSocketMessageFormat(cls.encode_json(message)), **options)
 
 
 # --------------------------------------------------------------------- async hooks

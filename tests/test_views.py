@@ -718,3 +718,13 @@ def test_async_subscribe_awaits_an_async_can_subscribe(grip_client):
     reply = _websocket_to(grip_client, Rooms, [("TEXT", b"lobby"), ("TEXT", b"vip"), ("TEXT", b"bad name")])
     assert reply.messages == ["yes", "no", "no"]
     assert [c["channel"] for c in reply.controls if c["type"] == "subscribe"] == ["lobby"]
+
+
+def test_a_wrong_method_is_a_405_with_allow_and_a_one_line_reason(grip_client):
+    response = grip_client.put("/feed/")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+    assert response.content == b"PUT is not allowed here: use GET, HEAD, OPTIONS.\n"
+    socket = grip_client.delete("/ws/echo/")
+    assert socket.status_code == 405
+    assert "POST" in socket["Allow"]
