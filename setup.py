@@ -4,9 +4,14 @@ from setuptools import find_packages, setup
 
 # DRF 3.16 is the first release for Django 5.2; 3.17 adds Django 6.0, 3.18 adds 6.1.
 DRF = "djangorestframework>=3.16"
+# Optional history stores (grip_views.history): Redis with redis-py, PostgreSQL with psycopg 3.
+REDIS = "redis>=5"
+POSTGRES = "psycopg[binary]>=3.1"
 # What the test suite needs (runtests.sh installs it with the pins).
 TEST = [
     DRF,
+    REDIS,
+    POSTGRES,
     "pytest>=8",
     "pytest-django>=4.9",
     "pytest-xdist>=3.5",
@@ -46,6 +51,8 @@ setup(
     # requirements/constraints.txt (Django per series in requirements/django*.txt).
     extras_require={
         "drf": [DRF],
+        "redis": [REDIS],
+        "postgres": [POSTGRES],
         "test": TEST,
         "lint": LINT,
         "dev": TEST + LINT,

@@ -173,3 +173,65 @@ def _is_short_secret(key: str | bytes | None) -> bool:
     if key is None or is_public_key(key):
         return False
     return len(key.encode() if isinstance(key, str) else key) < 32
+
+
+@register(Tags.compatibility)
+def check_history(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The history store and outbox settings (``GRIP_HISTORY_*``, ``GRIP_OUTBOX_*``) have the right shape."""
+    from .history.conf import history_settings
+
+    messages: list[CheckMessage] = []
+    try:
+        backend = history_settings.backend
+    except GripConfigurationError as exc:
+        messages.append(
+            Error(
+                str(exc),
+                hint="Set GRIP_HISTORY_BACKEND = 'database' (the default: run manage.py migrate), "
+                "'redis' (pip install 'grip-views[redis]'), or a dotted path to a HistoryBackend.",
+                id="grip_views.E009",
+            )
+        )
+        backend = None
+    if backend is not None:
+        from .history.redis_store import RedisHistory
+
+        if issubclass(backend, RedisHistory):
+            try:
+                history_settings.redis_url  # noqa: B018
+                history_settings.redis_prefix  # noqa: B018
+            except GripConfigurationError as exc:
+                messages.append(
+                    Error(
+                        str(exc),
+                        hint="Example: GRIP_HISTORY_REDIS_URL = 'redis://127.0.0.1:6379/0'.",
+                        id="grip_views.E009",
+                    )
+                )
+            try:
+                import redis  # noqa: F401
+            except ImportError:
+                messages.append(
+                    Error(
+                        "GRIP_HISTORY_BACKEND is 'redis' but redis-py is not installed.",
+                        hint="pip install 'grip-views[redis]'",
+                        id="grip_views.E011",
+                    )
+                )
+    for read, hint in (
+        (lambda: history_settings.database, "Use an alias of DATABASES, or None for the router's."),
+        (
+            lambda: (
+                history_settings.max_events,
+                history_settings.max_age,
+                history_settings.outbox_retry_max,
+            ),
+            "GRIP_HISTORY_MAX_EVENTS is a positive integer, GRIP_HISTORY_MAX_AGE and "
+            "GRIP_OUTBOX_RETRY_MAX positive seconds; None keeps everything.",
+        ),
+    ):
+        try:
+            read()
+        except GripConfigurationError as exc:
+            messages.append(Error(str(exc), hint=hint, id="grip_views.E010"))
+    return messages

@@ -43,3 +43,36 @@ def rsa_key():
 def grip_client() -> testing.GripClient:
     """Django's test client sending requests as the GRIP proxy would (signed)."""
     return testing.GripClient()
+
+
+def _server_or_skip(cls):
+    import os
+
+    from .servers import ServerUnavailable
+
+    try:
+        return cls().start()
+    except ServerUnavailable as exc:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(str(exc), pytrace=False)
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL on loopback for this session (stopped by PID)."""
+    from .servers import PostgresServer
+
+    server = _server_or_skip(PostgresServer)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A private Redis on loopback for this session (stopped by PID)."""
+    from .servers import RedisServer
+
+    server = _server_or_skip(RedisServer)
+    yield server
+    server.stop()

@@ -1,0 +1,117 @@
+"""The history and outbox settings, validated where they are read.
+
+Like :mod:`grip_views.conf`: read from ``django.conf.settings`` on each
+access (``override_settings`` works), the same message at runtime and from
+``manage.py check`` (``grip_views.E009``-``E011``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.utils.module_loading import import_string
+
+from ..exceptions import GripConfigurationError
+
+__all__ = ["BACKENDS", "history_settings"]
+
+#: The names GRIP_HISTORY_BACKEND takes besides a dotted path.
+BACKENDS = {
+    "database": "grip_views.history.database.DatabaseHistory",
+    "redis": "grip_views.history.redis_store.RedisHistory",
+}
+
+
+def _number(name: str, default: float | None, *, integer: bool) -> Any:
+    value = getattr(django_settings, name, default)
+    if value is None:
+        return None
+    kind = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        what = "a positive integer" if integer else "a positive number of seconds"
+        raise GripConfigurationError(f"{name} must be {what} or None (keep everything), got {value!r}")
+    return value
+
+
+class HistorySettings:
+    """Typed access to the ``GRIP_HISTORY_*`` and ``GRIP_OUTBOX_*`` settings."""
+
+    @property
+    def backend(self) -> type:
+        """``GRIP_HISTORY_BACKEND``: "database" (default), "redis", or a dotted path."""
+        from .base import HistoryBackend
+
+        value = getattr(django_settings, "GRIP_HISTORY_BACKEND", "database")
+        path = BACKENDS.get(value, value) if isinstance(value, str) else value
+        try:
+            cls = import_string(path) if isinstance(path, str) else path
+        except ImportError as exc:
+            raise GripConfigurationError(
+                f"GRIP_HISTORY_BACKEND {value!r} is not 'database', 'redis' nor an importable "
+                f"dotted path: {exc}"
+            ) from exc
+        if not (isinstance(cls, type) and issubclass(cls, HistoryBackend)):
+            raise GripConfigurationError(
+                f"GRIP_HISTORY_BACKEND {value!r} is not a grip_views.history.HistoryBackend subclass"
+            )
+        return cls
+
+    @property
+    def redis_url(self) -> str:
+        """``GRIP_HISTORY_REDIS_URL``: where the Redis backend keeps events."""
+        value = getattr(django_settings, "GRIP_HISTORY_REDIS_URL", "redis://127.0.0.1:6379/0")
+        if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
+            raise GripConfigurationError(
+                f"GRIP_HISTORY_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {value!r}"
+            )
+        return value
+
+    @property
+    def redis_prefix(self) -> str:
+        """``GRIP_HISTORY_REDIS_PREFIX``: put before every Redis key (``grip:``)."""
+        value = getattr(django_settings, "GRIP_HISTORY_REDIS_PREFIX", "grip:")
+        if not isinstance(value, str):
+            raise GripConfigurationError(f"GRIP_HISTORY_REDIS_PREFIX must be a string, got {value!r}")
+        return value
+
+    @property
+    def database(self) -> str | None:
+        """``GRIP_HISTORY_DATABASE``: the database alias of the database backend (the router's)."""
+        value = getattr(django_settings, "GRIP_HISTORY_DATABASE", None)
+        if value is not None and value not in django_settings.DATABASES:
+            raise GripConfigurationError(
+                f"GRIP_HISTORY_DATABASE {value!r} is not a database alias of DATABASES "
+                f"({', '.join(django_settings.DATABASES)})"
+            )
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def max_events(self) -> int | None:
+        """``GRIP_HISTORY_MAX_EVENTS``: events kept per channel by ``grip_history_trim`` (10,000)."""
+        return _number("GRIP_HISTORY_MAX_EVENTS", 10_000, integer=True)  # type: ignore[no-any-return]
+
+    @property
+    def max_age(self) -> float | None:
+        """``GRIP_HISTORY_MAX_AGE``: seconds an event is kept by ``grip_history_trim`` (one day)."""
+        return _number("GRIP_HISTORY_MAX_AGE", 86_400, integer=False)  # type: ignore[no-any-return]
+
+    @property
+    def outbox_retry_max(self) -> float:
+        """``GRIP_OUTBOX_RETRY_MAX``: the longest wait between two tries of an unsent event (30 s)."""
+        return _number("GRIP_OUTBOX_RETRY_MAX", 30.0, integer=False) or 30.0  # type: ignore[no-any-return]
+
+    def build_backend(self) -> Any:
+        cls = self.backend
+        from .redis_store import RedisHistory
+
+        if issubclass(cls, RedisHistory):
+            return cls(self.redis_url, self.redis_prefix)
+        from .database import DatabaseHistory
+
+        if issubclass(cls, DatabaseHistory):
+            return cls(self.database)
+        return cls()
+
+
+history_settings = HistorySettings()

@@ -1,0 +1,46 @@
+"""What every history store must do, run against each (SQLite in-process; PostgreSQL
+and Redis in a process of their own, tests/history_worker.py)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from grip_views.history import HistoryBackend
+
+
+def check_store(store: HistoryBackend) -> None:
+    ch = f"c-{uuid.uuid4().hex[:8]}"
+    assert store.last_id(ch) == 0
+    assert store.read(ch, 0).events == () and not store.read(ch, 0).reset
+    ids = [store.append(ch, {"sse": f"data: {n}\n\n"}) for n in range(1, 6)]
+    assert ids == [1, 2, 3, 4, 5], ids
+    assert store.last_id(ch) == 5
+    replay = store.read(ch, 2)
+    assert [e.id for e in replay.events] == [3, 4, 5] and not replay.reset
+    assert replay.events[0].formats()["http-stream"]["content"] == "id: 3\ndata: 3\n\n"
+    assert [e.id for e in store.read(ch, 0, limit=2).events] == [1, 2]
+    assert store.read(ch, 5).events == () and not store.read(ch, 5).reset
+    future = store.read(ch, 9)
+    assert future.reset and future.last_id == 5 and future.events == ()
+    # the outbox: all unsent, in order; sent ones leave it
+    assert ch in store.unsent_channels()
+    with store.sending(ch):
+        assert [e.id for e in store.unsent(ch, 3)] == [1, 2, 3]
+        store.mark_sent(ch, [1, 2, 3])
+    with store.sending(ch):
+        assert [e.id for e in store.unsent(ch, 10)] == [4, 5]
+    # trim: unsent events are kept whatever the limits
+    assert store.trim(max_events=1) == 3
+    assert store.read(ch, 0).reset and store.read(ch, 2).reset
+    assert [e.id for e in store.read(ch, 3).events] == [4, 5]
+    with store.sending(ch):
+        store.mark_sent(ch, [4, 5])
+    assert ch not in store.unsent_channels()
+    assert store.trim(max_events=1) == 1
+    assert [e.id for e in store.read(ch, 4).events] == [5]
+    time.sleep(0.05)
+    assert store.trim(max_age=0.01) >= 1
+    replay = store.read(ch, 4)
+    assert replay.reset and replay.last_id == 5
+    assert store.append(ch, {"sse": "data: 6\n\n"}) == 6  # ids never go back, even with nothing kept

@@ -1,0 +1,143 @@
+"""The history stores: ids, replay, resets, trimming and the outbox, on SQLite,
+PostgreSQL and Redis; ids from concurrent writer processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from grip_views.history.database import DatabaseHistory
+
+from .history_checks import check_store
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITERS = 4
+APPENDS = 30
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings_history", **extra}
+
+
+def _worker(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.history_worker", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture
+def pg_env(postgres_server):
+    env = _env(GV_DB="postgres", GV_PG_PORT=str(postgres_server.port), GV_PG_USER=postgres_server.role)
+    _worker(env, "migrate")
+    return env
+
+
+@pytest.fixture
+def redis_env(redis_server):
+    prefix = f"t{uuid.uuid4().hex[:6]}:"
+    return _env(GV_HISTORY="redis", GV_REDIS_URL=redis_server.url, GV_REDIS_PREFIX=prefix)
+
+
+@pytest.fixture
+def sqlite_env(tmp_path):
+    env = _env(GV_DB=str(tmp_path / "history.sqlite3"))
+    _worker(env, "migrate")
+    return env
+
+
+@pytest.mark.django_db
+def test_sqlite_store_numbers_replays_resets_trims_and_keeps_unsent():
+    check_store(DatabaseHistory())
+
+
+def test_postgres_store_numbers_replays_resets_trims_and_keeps_unsent(pg_env):
+    assert _worker(pg_env, "check").strip() == "ok"
+
+
+def test_redis_store_numbers_replays_resets_trims_and_keeps_unsent(redis_env):
+    assert _worker(redis_env, "check").strip() == "ok"
+
+
+@pytest.mark.parametrize("store", ["postgres", "redis", "sqlite"])
+def test_concurrent_writer_processes_get_every_id_once_in_growing_order(store, request):
+    env = request.getfixturevalue({"postgres": "pg_env", "redis": "redis_env", "sqlite": "sqlite_env"}[store])
+    channel = f"race-{uuid.uuid4().hex[:8]}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.history_worker", "append", channel, str(APPENDS)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(WRITERS)
+    ]
+    per_process = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-3000:]
+        per_process.append(json.loads(out))
+    every = sorted(i for ids in per_process for i in ids)
+    print(f"{store}: {WRITERS} processes appended {len(every)} events to one channel")
+    assert every == list(range(1, WRITERS * APPENDS + 1))  # no id twice, no hole
+    for ids in per_process:
+        assert ids == sorted(ids)  # each writer saw its ids grow
+
+
+@pytest.mark.parametrize(
+    ("settings_", "check_id", "named"),
+    [
+        ({"GRIP_HISTORY_BACKEND": "nowhere.Store"}, "grip_views.E009", "GRIP_HISTORY_BACKEND"),
+        (
+            {"GRIP_HISTORY_BACKEND": "redis", "GRIP_HISTORY_REDIS_URL": "http://x"},
+            "grip_views.E009",
+            "GRIP_HISTORY_REDIS_URL",
+        ),
+        ({"GRIP_HISTORY_MAX_EVENTS": 0}, "grip_views.E010", "GRIP_HISTORY_MAX_EVENTS"),
+        ({"GRIP_HISTORY_MAX_AGE": "1d"}, "grip_views.E010", "GRIP_HISTORY_MAX_AGE"),
+        ({"GRIP_HISTORY_DATABASE": "other"}, "grip_views.E010", "GRIP_HISTORY_DATABASE"),
+    ],
+)
+def test_a_bad_history_setting_is_a_system_check_error_naming_it(settings, settings_, check_id, named):
+    from grip_views.checks import check_history
+
+    for name, value in settings_.items():
+        setattr(settings, name, value)
+    messages = check_history()
+    assert [m.id for m in messages] == [check_id]
+    assert named in messages[0].msg and messages[0].hint
+
+
+def test_default_history_settings_pass_the_checks():
+    from grip_views.checks import check_history
+
+    assert check_history() == []
+
+
+@pytest.mark.django_db
+def test_trim_command_drops_old_sent_events_and_says_how_many(capsys):
+    from django.core.management import call_command
+
+    store = DatabaseHistory()
+    for _ in range(5):
+        store.append("trim-me", {"sse": "data: x\n\n"})
+    with store.sending("trim-me"):
+        store.mark_sent("trim-me", [1, 2, 3, 4])
+    call_command("grip_history_trim", "--max-events", "2")
+    assert "dropped 3 event(s)" in capsys.readouterr().out  # the newest 2 are kept, and 5 is unsent
+    assert [e.id for e in store.read("trim-me", 3).events] == [4, 5]
+    assert store.read("trim-me", 2).reset
