@@ -56,6 +56,12 @@ _SETTINGS: list[tuple[str, str, Callable[[], Any], str]] = [
         lambda: grip_settings.websocket_allowed_origins,
         "Example: GRIP_WEBSOCKET_ALLOWED_ORIGINS = ['https://app.example.com'].",
     ),
+    (
+        "grip_views.E012",
+        "GRIP_CONNECTION_SUBSCRIPTION_MAX",
+        lambda: grip_settings.connection_subscription_max,
+        "Use the connection_subscription_max of Pushpin's [handler] section (default 20).",
+    ),
 ]
 
 

@@ -440,6 +440,14 @@ class GripSettings:
         return handler  # type: ignore[no-any-return]
 
     @_CachedSetting
+    def connection_subscription_max(self) -> int:
+        """``GRIP_CONNECTION_SUBSCRIPTION_MAX`` (default 20, Pushpin's
+        ``connection_subscription_max``): channels one connection may be
+        subscribed to; more are refused with an error in the log, as the proxy
+        would drop them (read on every proxied WebSocket request and hold)."""
+        return self._positive_int("GRIP_CONNECTION_SUBSCRIPTION_MAX", 20)
+
+    @_CachedSetting
     def websocket_allowed_origins(self) -> tuple[str, ...] | None:
         """``GRIP_WEBSOCKET_ALLOWED_ORIGINS``: origins a WebSocket may be opened from,
         beside the request's own host, ``ALLOWED_HOSTS`` and ``CSRF_TRUSTED_ORIGINS``.

@@ -25,10 +25,12 @@ from .exceptions import GripError, ProtocolError
 from .http import GripInfo, get_hold, text_response
 from .protocol.instructions import (
     NO_HOLD_STATUSES,
+    Hold,
     held_status,
     hold_headers,
     parse_features,
     parse_grip_last,
+    unsupported_filters,
 )
 from .protocol.websocket import CONTENT_TYPE, WebSocketContext, decode_events
 
@@ -111,6 +113,8 @@ class GripMiddleware:
             headers=request.META,  # Meta-* headers, read only if the view uses meta
             grip_extension=any(e.split(";")[0].strip() == "grip" for e in extensions.split(",")),
             prefix=grip_settings.prefix,
+            features=info.features,
+            subscription_max=grip_settings.connection_subscription_max,
         )
         # The signature, not a CSRF token, proves these requests came from the proxy.
         request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
@@ -147,6 +151,8 @@ class GripMiddleware:
                 response.status_code,
             )
             return response
+        if hold.filters or len(hold.channels) > grip_settings.connection_subscription_max:
+            _check_subscriptions(request, hold, info.features)
         status, grip_status = held_status(hold, response.status_code, response.reason_phrase)
         if grip_status is not None:
             headers.append(("Grip-Status", grip_status))
@@ -176,3 +182,28 @@ class GripMiddleware:
         for name, value in headers:
             response[name] = value
         return response
+
+
+def _check_subscriptions(request: HttpRequest, hold: Hold, features: frozenset[str]) -> None:
+    """Say in the log what the proxy would do silently: subscribe a hold to no
+    more than its ``connection_subscription_max`` channels, and deliver
+    unfiltered when it does not know a filter."""
+    limit = grip_settings.connection_subscription_max
+    if len(hold.channels) > limit:
+        logger.error(
+            "grip_views: %s holds on %d channels; Pushpin subscribes a connection to %d at most "
+            "(connection_subscription_max) and drops the rest: %s. Use fewer channels, or raise "
+            "[handler] connection_subscription_max in pushpin.conf and GRIP_CONNECTION_SUBSCRIPTION_MAX "
+            "together.",
+            request.path,
+            len(hold.channels),
+            limit,
+            ", ".join(c.name for c in hold.channels[limit:]),
+        )
+    missing = unsupported_filters(hold.filters, features)
+    if missing:
+        logger.warning(
+            "grip_views: the proxy does not list %s in Grip-Feature: %s may get every message unfiltered",
+            ", ".join(f"filter:{f}" for f in missing),
+            request.path,
+        )

@@ -67,6 +67,7 @@ def test_a_wrong_setting_stops_the_check_command_naming_it():
             "grip_views.E006",
             "GRIP_WEBSOCKET_ALLOWED_ORIGINS",
         ),
+        ({"GRIP_CONNECTION_SUBSCRIPTION_MAX": 0}, "grip_views.E012", "GRIP_CONNECTION_SUBSCRIPTION_MAX"),
         ({"GRIP_PROXIES": [{"verify_key": NOT_A_PEM}]}, "grip_views.E007", "GRIP_PROXIES"),
         ({"GRIP_VERIFY_KEY": NOT_A_PEM}, "grip_views.E007", "GRIP_VERIFY_KEY"),
         ({"GRIP_PROXIES": [{"verify_key": '{"kty": "EC", "x": '}]}, "grip_views.E007", "GRIP_PROXIES[0]"),

@@ -9,6 +9,7 @@ import pytest
 
 from grip_views.exceptions import InvalidChannel, InvalidHold
 from grip_views.protocol.instructions import (
+    FILTERS,
     NO_HOLD_STATUSES,
     Channel,
     Hold,
@@ -17,10 +18,13 @@ from grip_views.protocol.instructions import (
     check_channel_name,
     check_meta,
     encode_keep_alive,
+    grip_set_meta,
     held_status,
     hold_headers,
+    make_hold,
     parse_features,
     parse_grip_last,
+    unsupported_filters,
 )
 
 
@@ -343,3 +347,55 @@ def test_meta_with_token_names_and_printable_values_is_accepted():
 def test_meta_that_cannot_be_a_header_is_refused(meta):
     with pytest.raises(InvalidChannel, match="meta"):
         check_meta(meta)
+
+
+# -- filters and subscription meta ---------------------------------------------------------------
+def test_every_pushpin_filter_is_accepted_by_name():
+    assert Channel("a", filters=FILTERS).filters == FILTERS
+
+
+def test_an_unknown_filter_is_refused_since_pushpin_would_ignore_it():
+    # Pushpin 1.36 delivers everything to a subscription with a filter it does not know.
+    with pytest.raises(InvalidChannel, match="unknown filter 'skip-slef'"):
+        Channel("a", filters=("skip-slef",))
+
+
+def test_subscription_meta_is_written_as_grip_set_meta_quoted_when_not_a_token():
+    hold = Hold(
+        "stream", ["a"], meta={"user": "alice", "name": 'Ann "A" Smith', "id_format": "%(a)s", "q": "x=y"}
+    )
+    assert dict(hold_headers(hold))["Grip-Set-Meta"] == (
+        'user=alice, name="Ann \\"A\\" Smith", id_format=%(a)s, q="x=y"'
+    )
+
+
+def test_values_with_commas_semicolons_or_backslashes_are_quoted():
+    assert grip_set_meta([("a", "x,y"), ("b", "x;y"), ("c", "x\\y"), ("d", "")]) == (
+        'a="x,y", b="x;y", c="x\\\\y", d=""'
+    )
+
+
+def test_subscription_meta_that_cannot_be_a_header_is_refused():
+    with pytest.raises(InvalidHold, match="subscription meta"):
+        Hold("stream", ["a"], meta={"bad name": "x"})
+    with pytest.raises(InvalidHold, match="subscription meta"):
+        Hold("stream", ["a"], meta={"user": "line\nbreak"})
+
+
+def test_a_hold_with_equal_meta_is_built_once():
+    first = make_hold("stream", (Channel("a"),), meta={"user": "ann"})
+    assert make_hold("stream", (Channel("a"),), meta={"user": "ann"}) is first
+    assert make_hold("stream", (Channel("a"),), meta={"user": "bob"}) is not first
+
+
+def test_a_hold_lists_its_channels_filters_once():
+    hold = Hold(
+        "stream", [Channel("a", filters=("skip-self",)), Channel("b", filters=("skip-self", "var-subst"))]
+    )
+    assert hold.filters == ("skip-self", "var-subst")
+
+
+def test_unsupported_filters_are_those_grip_feature_does_not_list():
+    features = parse_features("status, filter:skip-self")
+    assert unsupported_filters(["skip-self", "var-subst"], features) == ["var-subst"]
+    assert unsupported_filters(["var-subst"], frozenset()) == []  # no Grip-Feature: nothing known

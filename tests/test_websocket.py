@@ -196,12 +196,26 @@ def test_control_messages_need_the_grip_extension():
 
 def test_subscribe_sends_a_prefixed_control_message_with_filters():
     c = ctx(prefix="app-")
-    c.subscribe(Channel("room", filters=("skip-self",)))
+    c.subscribe(Channel("room", filters=("skip-users",)))
     c.unsubscribe("room")
     assert controls(c) == [
-        {"type": "subscribe", "channel": "app-room", "filters": ["skip-self"]},
+        {"type": "subscribe", "channel": "app-room", "filters": ["skip-users"]},
         {"type": "unsubscribe", "channel": "app-room"},
     ]
+
+
+def test_a_skip_self_subscription_first_names_the_connection_to_the_proxy():
+    # Pushpin's skip-self compares the subscription meta "user" (set-meta), not
+    # the Set-Meta-* connection meta: without it the sender hears itself.
+    c = ctx(prefix="app-")
+    c.subscribe(Channel("room", filters=("skip-self",)))
+    c.subscribe(Channel("lobby", filters=("skip-self",)))
+    assert controls(c) == [
+        {"type": "set-meta", "name": "user", "value": "conn-1"},
+        {"type": "subscribe", "channel": "app-room", "filters": ["skip-self"]},
+        {"type": "subscribe", "channel": "app-lobby", "filters": ["skip-self"]},
+    ]
+    assert c.sender_id == "conn-1"
 
 
 def test_prefix_is_applied_once_to_a_reused_channel_object():
@@ -397,3 +411,104 @@ def test_content_holding_crlf_or_look_alike_headers_round_trips(events):
 def test_fast_path_never_accepts_what_the_careful_decoder_refuses(body):
     with pytest.raises(ProtocolError):
         decode_events(body)
+
+
+# -- subscription meta, sessions, delayed messages, disconnects, the subscription cap ------------
+def test_subscription_meta_is_set_and_removed_with_set_meta():
+    c = ctx()
+    c.set_subscription_meta("name", "Ann")
+    c.set_subscription_meta("name", None)
+    assert controls(c) == [
+        {"type": "set-meta", "name": "name", "value": "Ann"},
+        {"type": "set-meta", "name": "name"},
+    ]
+
+
+def test_subscription_meta_that_cannot_be_meta_is_refused():
+    with pytest.raises(InvalidChannel, match="subscription meta"):
+        ctx().set_subscription_meta("no spaces", "x")
+
+
+def test_a_user_set_before_a_skip_self_subscription_is_who_self_is():
+    c = ctx()
+    c.set_subscription_meta("user", "ann")
+    c.subscribe(Channel("room", filters=("skip-self",)))
+    assert controls(c) == [
+        {"type": "set-meta", "name": "user", "value": "ann"},
+        {"type": "subscribe", "channel": "room", "filters": ["skip-self"]},
+    ]
+    assert c.sender_id == "ann"
+
+
+def test_skip_self_adds_the_filter_to_every_subscription_once():
+    c = ctx()
+    c.skip_self = True
+    c.subscribe("a")
+    c.subscribe(Channel("b", filters=("skip-users", "skip-self")))
+    assert controls(c) == [
+        {"type": "set-meta", "name": "user", "value": "conn-1"},
+        {"type": "subscribe", "channel": "a", "filters": ["skip-self"]},
+        {"type": "subscribe", "channel": "b", "filters": ["skip-users", "skip-self"]},
+    ]
+
+
+def test_session_names_or_clears_the_session():
+    c = ctx()
+    c.set_session("s-1")
+    c.set_session(None)
+    assert controls(c) == [{"type": "session", "id": "s-1"}, {"type": "session"}]
+
+
+@pytest.mark.parametrize(
+    ("data", "kwargs", "expected"),
+    [
+        ("soon", {}, {"message-type": "text", "content": "soon"}),
+        (b"\x00\x01", {}, {"message-type": "binary", "content-bin": "AAE="}),
+        (b"hb", {"message_type": "ping"}, {"message-type": "ping", "content-bin": "aGI="}),
+    ],
+)
+def test_send_delayed_is_a_typed_control_message(data, kwargs, expected):
+    c = ctx()
+    c.send_delayed(data, 5, **kwargs)
+    c.flush_delayed()
+    assert controls(c) == [{"type": "send-delayed", **expected, "timeout": 5}, {"type": "flush-delayed"}]
+
+
+@pytest.mark.parametrize("delay", [0, -1, 1.5, True, "5"])
+def test_send_delayed_needs_whole_seconds(delay):
+    with pytest.raises(ProtocolError, match="whole number of seconds"):
+        ctx().send_delayed("x", delay)
+
+
+def test_disconnect_is_a_disconnect_event_sent_once_and_ends_the_connection():
+    c = ctx(E("TEXT", b"x"))
+    c.send("bye")
+    c.disconnect()
+    c.disconnect()
+    c.close()
+    assert c.closed
+    assert c.response_body() == b"TEXT 5\r\nm:bye\r\nDISCONNECT\r\n"
+
+
+def test_keep_alive_interval_is_a_header_of_the_reply_only_when_asked_for():
+    c = ctx()
+    assert "Keep-Alive-Interval" not in dict(c.response_headers())
+    c.set_request_interval(30)
+    assert dict(c.response_headers())["Keep-Alive-Interval"] == "30"
+
+
+def test_subscriptions_beyond_the_cap_are_refused_and_logged(caplog):
+    c = ctx(subscription_max=2)
+    with caplog.at_level("ERROR"):
+        assert [c.subscribe(name) for name in ("a", "b", "c")] == [True, True, False]
+    assert [m["channel"] for m in controls(c)] == ["a", "b"]
+    assert "'c' not subscribed" in caplog.text and "connection_subscription_max" in caplog.text
+
+
+def test_a_filter_missing_from_grip_feature_is_warned_about(caplog):
+    c = ctx(features=frozenset({"filter:skip-self"}))
+    with caplog.at_level("WARNING"):
+        c.subscribe(Channel("a", filters=("skip-self",)))
+        c.subscribe(Channel("b", filters=("var-subst",)))
+    (record,) = caplog.records
+    assert "filter:var-subst" in record.getMessage() and "'b'" in record.getMessage()

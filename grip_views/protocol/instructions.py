@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, cast, get_args
 
 from ..exceptions import InvalidChannel, InvalidHold
 
@@ -32,6 +32,25 @@ MIN_KEEP_ALIVE_INTERVAL = 20
 #: 15.4.5). A hold is never written on one: the response goes to the GRIP proxy
 #: as 200 with the intended status in ``Grip-Status``, as django-grip does.
 NO_HOLD_STATUSES = frozenset([*range(100, 200), 204, 205, 304])
+#: Pushpin's default ``connection_subscription_max``: subscriptions beyond it
+#: on one connection are dropped by the proxy, with only a warning in its log.
+MAX_CONNECTION_SUBSCRIPTIONS = 20
+
+#: Pushpin's subscription filters. Each reads the subscription's meta
+#: (``Grip-Set-Meta`` on a hold, ``set-meta`` on a WebSocket) and the meta of
+#: each publish: ``skip-self`` drops an item whose meta ``sender`` equals the
+#: subscription's ``user``; ``skip-users`` one whose ``skip_users`` (a comma
+#: list) names it; ``require-sub`` one whose ``require_sub`` channel this
+#: connection is not subscribed to (HTTP only on Pushpin 1.36: on a WebSocket
+#: it drops every such item); ``build-id`` replaces ``%I`` in the content with
+#: an id built from the subscription's ``id_format`` (HTTP holds with
+#: ``prev_id``); ``var-subst`` replaces ``%(name)s`` with the subscription's
+#: meta ``name`` (so ``%`` is written ``%%``). ``http-check`` and
+#: ``http-modify`` are newer Pushpin's, not 1.36's.
+FilterName = Literal[
+    "skip-self", "skip-users", "require-sub", "build-id", "var-subst", "http-check", "http-modify"
+]
+FILTERS: tuple[FilterName, ...] = get_args(FilterName)
 
 
 def check_channel_name(name: object, *, setting: str | None = None) -> str:
@@ -73,7 +92,7 @@ class Channel:
 
     name: str
     prev_id: str | None = None
-    filters: tuple[str, ...] = ()
+    filters: tuple[FilterName, ...] = ()
 
     def __post_init__(self) -> None:
         check_channel_name(self.name)
@@ -81,8 +100,10 @@ class Channel:
             _check_param(self.prev_id, "prev-id")
         if isinstance(self.filters, str):
             object.__setattr__(self, "filters", (self.filters,))
+        elif type(self.filters) is not tuple:
+            object.__setattr__(self, "filters", tuple(self.filters))
         for f in self.filters:
-            _check_param(f, "filter")
+            check_filter(f)
         # Holds are cached by their channels: hash each channel once, not per request.
         object.__setattr__(self, "_hash", hash((self.name, self.prev_id, tuple(self.filters))))
 
@@ -99,6 +120,23 @@ class Channel:
 
 
 ChannelLike = Union[str, Channel, Any]  # Any: gripcontrol.Channel is accepted too
+
+
+def check_filter(name: object) -> FilterName:
+    """Return ``name`` if it is one of Pushpin's :data:`FILTERS`, else raise
+    :class:`InvalidChannel` (Pushpin ignores a filter it does not know: a typo
+    would deliver every message)."""
+    if name not in FILTERS:
+        raise InvalidChannel(f"unknown filter {name!r}: Pushpin's filters are {', '.join(FILTERS)}")
+    return name  # type: ignore[return-value]
+
+
+def unsupported_filters(filters: Iterable[str], features: frozenset[str]) -> list[str]:
+    """The ``filters`` a proxy does not list in its ``Grip-Feature`` header
+    (``filter:skip-self``...); none when the proxy sends no ``Grip-Feature`` at all."""
+    if not features:
+        return []
+    return [f for f in filters if f"filter:{f}" not in features]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -170,6 +208,12 @@ class Hold:
     status: int | None = None
     reason: str | None = None
     expose_headers: tuple[str, ...] = field(default=())
+    #: Subscription meta, which Pushpin's filters read (``Grip-Set-Meta``):
+    #: ``user`` for skip-self and skip-users, ``id_format`` for build-id, any
+    #: name for var-subst. A mapping or ``(name, value)`` pairs (kept as pairs).
+    meta: Mapping[str, str] | tuple[tuple[str, str], ...] = field(default=())
+    #: The channels' filters, each once (computed).
+    filters: tuple[str, ...] = field(default=(), init=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.mode not in ("stream", "response"):
@@ -177,6 +221,15 @@ class Hold:
         object.__setattr__(self, "channels", as_channels(self.channels))
         if not self.channels:
             raise InvalidHold("a hold needs at least one channel")
+        if self.meta:
+            pairs = self.meta.items() if isinstance(self.meta, Mapping) else self.meta
+            try:
+                checked = check_meta(dict(pairs), "subscription meta")
+            except InvalidChannel as exc:
+                raise InvalidHold(str(exc)) from None
+            object.__setattr__(self, "meta", tuple(checked.items()))
+        # Every filter of the channels, in order, once: checked against the proxy's features.
+        object.__setattr__(self, "filters", tuple(dict.fromkeys(f for c in self.channels for f in c.filters)))
         if self.timeout is not None:
             if (
                 isinstance(self.timeout, bool)
@@ -224,13 +277,25 @@ def make_hold(
     next_link: str | None = None,
     next_link_timeout: int | None = None,
     status: int | None = None,
+    meta: Mapping[str, str] | None = None,
 ) -> Hold:
     """A :class:`Hold`, built and checked once for equal arguments.
 
     Views ask for the same few holds over and over; a cached one also keeps
     its headers (see :func:`hold_headers`), so the hot path does neither twice.
     """
-    args = (mode, channels, timeout, keep_alive, keep_alive_interval, next_link, next_link_timeout, status)
+    pairs = tuple(meta.items()) if meta else ()
+    args = (
+        mode,
+        channels,
+        timeout,
+        keep_alive,
+        keep_alive_interval,
+        next_link,
+        next_link_timeout,
+        status,
+        pairs,
+    )
     try:
         return _cached_hold(*args)
     except TypeError:  # an unhashable argument: build it afresh
@@ -247,6 +312,7 @@ def _cached_hold(
     next_link: str | None,
     next_link_timeout: int | None,
     status: int | None,
+    meta: tuple[tuple[str, str], ...] = (),
 ) -> Hold:
     return Hold(
         mode,
@@ -257,6 +323,7 @@ def _cached_hold(
         next_link=next_link,
         next_link_timeout=next_link_timeout,
         status=status,
+        meta=meta,
     )
 
 
@@ -291,7 +358,24 @@ def _build_headers(hold: Hold, prefix: str) -> list[tuple[str, str]]:
         headers.append(("Grip-Status", grip_status(hold.status, hold.reason)))
     if hold.expose_headers:
         headers.append(("Grip-Expose-Headers", ", ".join(hold.expose_headers)))
+    if hold.meta:
+        headers.append(("Grip-Set-Meta", grip_set_meta(cast(tuple[tuple[str, str], ...], hold.meta))))
     return headers
+
+
+_META_TOKEN_RE = re.compile(r"[!#-+\--:<>-\[\]-~]+")  # a token without '='
+
+
+def grip_set_meta(meta: Iterable[tuple[str, str]]) -> str:
+    """A ``Grip-Set-Meta`` value: ``name=value`` pairs joined by ``, ``, a value
+    quoted (``\\`` and ``"`` escaped) unless it is a plain token. Pushpin reads
+    ``"a, b"`` as one value, ``a, b`` as ``a`` (checked on 1.36)."""
+    parts = []
+    for name, value in meta:
+        if not _META_TOKEN_RE.fullmatch(value):
+            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        parts.append(f"{name}={value}")
+    return ", ".join(parts)
 
 
 def grip_status(status: int, reason: str | None = None) -> str:

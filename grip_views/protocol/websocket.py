@@ -12,13 +12,23 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import logging
 import re
 import struct
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, NamedTuple
 
 from ..exceptions import InvalidChannel, ProtocolError
-from .instructions import ChannelLike, as_channel, check_meta
+from .instructions import (
+    MAX_CONNECTION_SUBSCRIPTIONS,
+    MIN_KEEP_ALIVE_INTERVAL,
+    ChannelLike,
+    as_channel,
+    check_meta,
+    unsupported_filters,
+)
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/websocket-events"
 EVENT_TYPES = ("OPEN", "TEXT", "BINARY", "PING", "PONG", "CLOSE", "DISCONNECT")
@@ -227,6 +237,15 @@ class WebSocketContext:
     ``Set-Meta-*`` headers and returned as ``Meta-*`` headers on later requests).
     """
 
+    #: Subscribe every channel with Pushpin's ``skip-self`` filter (set by the view).
+    skip_self = False
+    #: The subscription meta ``user`` that ``skip-self`` compares with a
+    #: publish's ``sender``; ``None``: this connection's id (see :attr:`sender_id`).
+    self_user: str | None = None
+    #: Keep-Alive-Interval (seconds) asked of the proxy in this reply, or None.
+    request_interval: int | None = None
+    _user_sent = False
+
     def __init__(
         self,
         connection_id: str,
@@ -236,11 +255,19 @@ class WebSocketContext:
         headers: Mapping[str, str] | None = None,
         grip_extension: bool = True,
         prefix: str = "",
+        features: frozenset[str] = frozenset(),
+        subscription_max: int = MAX_CONNECTION_SUBSCRIPTIONS,
     ) -> None:
         self.connection_id = connection_id
         self.events = events
         self.grip_extension = grip_extension
         self.prefix = prefix
+        #: What the proxy's ``Grip-Feature`` header lists (``filter:skip-self``...).
+        self.features = features
+        self.subscription_max = subscription_max
+        #: Subscriptions this reply asks for (the proxy keeps at most
+        #: ``subscription_max`` per connection).
+        self.subscriptions = 0
         self.opening = bool(events) and events[0].type == "OPEN"
         self.accepted = False
         self.rejected = False
@@ -314,16 +341,54 @@ class WebSocketContext:
             )
         self._frames.append(_control_frame(json.dumps(message, separators=(",", ":"))))
 
-    def subscribe(self, channel: ChannelLike) -> None:
-        """Subscribe this connection to a channel (prefix applied once, here)."""
+    @property
+    def sender_id(self) -> str:
+        """Who "self" is to ``skip-self``: :attr:`self_user`, else this connection's id."""
+        return self.self_user or self.connection_id
+
+    def subscribe(self, channel: ChannelLike) -> bool:
+        """Subscribe this connection to a channel (prefix applied once, here).
+
+        Returns False, sending nothing, for a subscription beyond
+        ``subscription_max`` in this reply: Pushpin would drop it with only a
+        line in its own log, so it is refused here with an error in the app's.
+        A channel with ``skip-self`` (or every channel, with :attr:`skip_self`)
+        first names this connection to the proxy: ``set-meta user`` :attr:`sender_id`,
+        once per reply.
+        """
         ch = as_channel(channel)
-        if ch.filters:
-            msg = {"type": "subscribe", "channel": self.prefix + ch.name, "filters": list(ch.filters)}
-            self.send_control(msg)
-            return
         if not self.grip_extension:
             self.send_control({})  # raises: explains the missing extension
-        self._frames.append(_subscribe_frame(self.prefix + ch.name))
+        if self.subscriptions >= self.subscription_max:
+            logger.error(
+                "grip_views: connection %s subscribes to more than %d channels: %r not subscribed "
+                "(Pushpin drops subscriptions beyond its connection_subscription_max). Use fewer "
+                "channels, or raise [handler] connection_subscription_max in pushpin.conf and "
+                "GRIP_CONNECTION_SUBSCRIPTION_MAX together.",
+                self.connection_id,
+                self.subscription_max,
+                ch.name,
+            )
+            return False
+        self.subscriptions += 1
+        filters = ch.filters
+        if self.skip_self and "skip-self" not in filters:
+            filters = (*filters, "skip-self")
+        if not filters:
+            self._frames.append(_subscribe_frame(self.prefix + ch.name))
+            return True
+        if "skip-self" in filters and not self._user_sent:
+            self.set_subscription_meta("user", self.sender_id)
+        missing = unsupported_filters(filters, self.features)
+        if missing:
+            logger.warning(
+                "grip_views: the proxy does not list %s in Grip-Feature: channel %r may get "
+                "every message unfiltered",
+                ", ".join(f"filter:{f}" for f in missing),
+                ch.name,
+            )
+        self._frames.append(_subscribe_frame(self.prefix + ch.name, filters))
+        return True
 
     def unsubscribe(self, channel: ChannelLike) -> None:
         """Unsubscribe this connection from a channel."""
@@ -333,6 +398,66 @@ class WebSocketContext:
     def detach(self) -> None:
         """Stop the proxy sending this connection's later messages to the app."""
         self.send_control({"type": "detach"})
+
+    def set_subscription_meta(self, name: str, value: str | None) -> None:
+        """Set (``None``: remove) subscription meta, which Pushpin's filters read:
+        ``user`` (skip-self, skip-users), ``id_format`` (build-id), any name
+        (var-subst). Kept by the proxy for the connection; unlike :attr:`meta`
+        it never comes back to the app."""
+        if value is None:
+            check_meta({name: ""}, "subscription meta")
+            self.send_control({"type": "set-meta", "name": name})
+        else:
+            check_meta({name: value}, "subscription meta")
+            self.send_control({"type": "set-meta", "name": name, "value": value})
+        if name == "user":
+            self._user_sent = True
+            self.self_user = value
+
+    def set_session(self, session_id: str | None) -> None:
+        """Tell the proxy which session this connection belongs to (``None``: none).
+
+        Pushpin keeps it with the connection and reports it to a session store
+        and in its stats; Pushpin 1.36 without one shows no other effect.
+        """
+        if session_id is None:
+            self.send_control({"type": "session"})
+            return
+        check_meta({"id": session_id}, "session")
+        self.send_control({"type": "session", "id": session_id})
+
+    def send_delayed(
+        self,
+        data: str | bytes,
+        delay: int,
+        *,
+        message_type: KeepAliveType | None = None,
+    ) -> None:
+        """Have the proxy send ``data`` to the client in ``delay`` seconds.
+
+        One delayed message per connection: a second call first sends the one
+        waiting (Pushpin has no cancel), and :meth:`flush_delayed` sends it now.
+        ``message_type`` as for :meth:`keep_alive` (str: text, bytes: binary).
+        """
+        if isinstance(delay, bool) or not isinstance(delay, int) or delay < 1:
+            raise ProtocolError(f"send_delayed() delay must be a whole number of seconds >= 1, got {delay!r}")
+        msg: dict[str, Any] = {"type": "send-delayed", **_typed_content(data, message_type, "send_delayed()")}
+        msg["timeout"] = delay
+        self.send_control(msg)
+
+    def set_request_interval(self, seconds: int) -> None:
+        """Ask the proxy to send the app a request at least every ``seconds``
+        (``Keep-Alive-Interval``; with no events when the socket is idle)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < MIN_KEEP_ALIVE_INTERVAL:
+            raise ProtocolError(
+                f"Keep-Alive-Interval must be a whole number of seconds >= {MIN_KEEP_ALIVE_INTERVAL} "
+                f"(Pushpin's minimum), got {seconds!r}"
+            )
+        self.request_interval = seconds
+
+    def flush_delayed(self) -> None:
+        """Send the message of :meth:`send_delayed` now, if one is waiting."""
+        self.send_control({"type": "flush-delayed"})
 
     def keep_alive(
         self,
@@ -355,30 +480,8 @@ class WebSocketContext:
                 raise ProtocolError("a keep-alive without content is turned off: give no message_type")
             self.send_control({"type": "keep-alive"})
             return
-        if isinstance(content, str):
-            raw = content.encode("utf-8")
-        elif isinstance(content, (bytes, bytearray, memoryview)):
-            raw = bytes(content)
-        else:
-            raise ProtocolError(f"keep-alive content must be str or bytes, got {type(content).__name__}")
-        kind = message_type or ("text" if isinstance(content, str) else "binary")
-        if kind not in KEEP_ALIVE_TYPES:
-            raise ProtocolError(f"keep-alive message_type must be one of {KEEP_ALIVE_TYPES}, got {kind!r}")
-        if kind == "text":
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ProtocolError(
-                    "a text keep-alive must be UTF-8: send bytes as message_type='binary'"
-                ) from None
-        if kind in ("ping", "pong") and len(raw) > 125:
-            raise ProtocolError(f"a {kind} keep-alive carries 125 bytes at most (RFC 6455), got {len(raw)}")
-        msg: dict[str, Any] = {"type": "keep-alive", "message-type": kind, "timeout": timeout}
-        if isinstance(content, str):
-            msg["content"] = content
-        else:
-            # Pushpin sends a text frame unless told otherwise, whatever the content.
-            msg["content-bin"] = base64.b64encode(raw).decode("ascii")
+        msg: dict[str, Any] = {"type": "keep-alive", **_typed_content(content, message_type, "keep-alive")}
+        msg["timeout"] = timeout
         self.send_control(msg)
 
     def ping(self, data: bytes = b"") -> None:
@@ -396,6 +499,14 @@ class WebSocketContext:
             self._frames.append(b"CLOSE %x\r\n%s\r\n" % (len(payload), payload))
             self.closed = True
             self.close_code = code
+
+    def disconnect(self) -> None:
+        """Drop the client's connection at once, with no close handshake (a
+        ``DISCONNECT`` event: the client sees its TCP connection end, as 1006).
+        Messages before it in the same reply may not reach the client."""
+        if not self.closed:
+            self._frames.append(b"DISCONNECT\r\n")
+            self.closed = True
 
     # -- encoding -----------------------------------------------------------
     def meta_changes(self) -> dict[str, str]:
@@ -428,6 +539,8 @@ class WebSocketContext:
             headers.append(("Sec-WebSocket-Protocol", self.subprotocol))
         for name, value in self.meta_changes().items():
             headers.append(("Set-Meta-" + name.replace("_", "-").title(), value))
+        if self.request_interval is not None:
+            headers.append(("Keep-Alive-Interval", str(self.request_interval)))
         return headers
 
     def response_body(self) -> bytes:
@@ -443,6 +556,36 @@ def _control_frame(text: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=4096)
-def _subscribe_frame(channel: str) -> bytes:
+def _subscribe_frame(channel: str, filters: tuple[str, ...] = ()) -> bytes:
     # The same few subscriptions are sent on every open: encode each once.
-    return _control_frame(json.dumps({"type": "subscribe", "channel": channel}, separators=(",", ":")))
+    msg: dict[str, Any] = {"type": "subscribe", "channel": channel}
+    if filters:
+        msg["filters"] = list(filters)
+    return _control_frame(json.dumps(msg, separators=(",", ":")))
+
+
+def _typed_content(data: str | bytes, message_type: KeepAliveType | None, what: str) -> dict[str, Any]:
+    """``content`` or ``content-bin``, and ``message-type``, of a keep-alive or delayed message."""
+    if isinstance(data, str):
+        raw = data.encode("utf-8")
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+    else:
+        raise ProtocolError(f"{what} content must be str or bytes, got {type(data).__name__}")
+    kind = message_type or ("text" if isinstance(data, str) else "binary")
+    if kind not in KEEP_ALIVE_TYPES:
+        raise ProtocolError(f"{what} message_type must be one of {KEEP_ALIVE_TYPES}, got {kind!r}")
+    if kind == "text":
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError(f"a text {what} must be UTF-8: send bytes as message_type='binary'") from None
+    if kind in ("ping", "pong") and len(raw) > 125:
+        raise ProtocolError(f"a {kind} {what} carries 125 bytes at most (RFC 6455), got {len(raw)}")
+    out: dict[str, Any] = {"message-type": kind}
+    if isinstance(data, str):
+        out["content"] = data
+    else:
+        # Pushpin sends a text frame unless told otherwise, whatever the content.
+        out["content-bin"] = base64.b64encode(raw).decode("ascii")
+    return out
