@@ -82,8 +82,14 @@ def make_item(
     meta: Mapping[str, str] | None = None,
     id: str | None = None,
     prev_id: str | None = None,
+    no_seq: bool = False,
 ) -> dict[str, Any]:
-    """The JSON-ready item a proxy's ``/publish/`` endpoint takes (prefix applied once)."""
+    """The JSON-ready item a proxy's ``/publish/`` endpoint takes (prefix applied once).
+
+    ``no_seq``: deliver at once, even out of ``prev_id`` order (Pushpin holds
+    an item whose ``prev_id`` is not the channel's last id for up to 5 s,
+    waiting for the one before it).
+    """
     name = as_channel(channel).name
     item: dict[str, Any] = {
         "channel": (grip_settings.prefix if prefix is None else prefix) + name,
@@ -95,7 +101,39 @@ def make_item(
         item["prev-id"] = str(prev_id)
     if meta:
         item["meta"] = check_meta(meta, "publish meta")
+    if no_seq:
+        item["no-seq"] = True
     return item
+
+
+def filter_meta(
+    meta: Mapping[str, str] | None,
+    *,
+    sender: str | None = None,
+    skip_users: Iterable[str] | None = None,
+    require_sub: ChannelLike | None = None,
+    prefix: str | None = None,
+) -> Mapping[str, str] | None:
+    """``meta`` with what Pushpin's filters read from a publish: ``sender``
+    (skip-self), ``skip_users`` (skip-users, a comma list), ``require_sub``
+    (require-sub, a channel, so ``GRIP_PREFIX`` is put before it)."""
+    extra: dict[str, str] = {}
+    if sender is not None:
+        extra["sender"] = sender
+    if skip_users is not None:
+        users = [skip_users] if isinstance(skip_users, str) else list(skip_users)
+        if any(not isinstance(u, str) or not u or "," in u or u != u.strip() for u in users):
+            raise ValueError(f"skip_users must be user names without commas or edge spaces, got {users!r}")
+        extra["skip_users"] = ",".join(users)
+    if require_sub is not None:
+        channel_prefix = grip_settings.prefix if prefix is None else prefix
+        extra["require_sub"] = channel_prefix + as_channel(require_sub).name
+    if not extra:
+        return meta
+    both = set(extra) & set(meta or ())
+    if both:
+        raise ValueError(f"{', '.join(sorted(both))} given both in meta and as an option: give it once")
+    return {**(meta or {}), **extra}
 
 
 def encode_item(item: Mapping[str, Any]) -> bytes:
@@ -445,6 +483,10 @@ def publish(
     prev_id: str | None = None,
     meta: Mapping[str, str] | None = None,
     *,
+    sender: str | None = None,
+    skip_users: Iterable[str] | None = None,
+    require_sub: ChannelLike | None = None,
+    no_seq: bool = False,
     blocking: bool = True,
     on_commit: bool = False,
     using: str | None = None,
@@ -457,9 +499,17 @@ def publish(
     current transaction of database ``using`` to commit, and is dropped if it
     rolls back. Blocking publishes raise :class:`PublishError`; non-blocking
     ones report failures to the log and ``GRIP_PUBLISH_ERROR_HANDLER``.
+
+    Pushpin's filters act on subscriptions that have them: ``sender`` is
+    skipped by a ``skip-self`` subscription whose ``user`` it is,
+    ``skip_users`` by ``skip-users`` subscriptions of those users,
+    ``require_sub`` (a channel) reaches ``require-sub`` subscribers only if
+    they are subscribed to it too (HTTP only on Pushpin 1.36). ``no_seq``
+    delivers at once, even out of ``prev_id`` order.
     """
+    meta = filter_meta(meta, sender=sender, skip_users=skip_users, require_sub=require_sub)
     # Build the item now, so bad input fails in the caller, not in a callback.
-    item = make_item(channel, formats, id=id, prev_id=prev_id, meta=meta)
+    item = make_item(channel, formats, id=id, prev_id=prev_id, meta=meta, no_seq=no_seq)
     send = partial(_publish_item, item, blocking)
     if on_commit:
         from django.db import transaction

@@ -29,7 +29,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
@@ -44,7 +44,12 @@ from .http import GripInfo, refusal_response, set_hold, text_response
 from .origins import origin_allowed
 from .protocol.instructions import Channel, ChannelLike, as_channels, make_hold
 from .protocol.sse import format_comment, format_event
-from .protocol.websocket import WebSocketContext, is_sendable_close_code, parse_close_payload
+from .protocol.websocket import (
+    KeepAliveType,
+    WebSocketContext,
+    is_sendable_close_code,
+    parse_close_payload,
+)
 from .publishing import publish as _publish
 from .subscriptions import SubscriptionMixin
 
@@ -92,6 +97,11 @@ class GripView(SubscriptionMixin, View):
 
     #: The content type of bodies the hooks return as str or bytes.
     content_type: ClassVar[str] = "text/plain; charset=utf-8"
+    #: Meta the proxy keeps with this client's subscriptions, read by Pushpin's
+    #: filters: ``user`` (skip-self, skip-users), ``id_format`` (build-id), any
+    #: name (var-subst). Sent as ``Grip-Set-Meta`` with a hold, as ``set-meta``
+    #: control messages when a WebSocket opens.
+    subscription_meta: ClassVar[Mapping[str, str]] = {}
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -130,6 +140,15 @@ class GripView(SubscriptionMixin, View):
         if isinstance(value, HttpResponseBase):
             return value
         return HttpResponse(b"" if value is None else value, content_type=self.content_type)
+
+    def get_subscription_meta(self) -> Mapping[str, str]:
+        """This client's subscription meta; ``subscription_meta`` by default.
+
+        Runs after :meth:`on_open` (a WebSocket: on open, and again when it
+        joins a ``skip-self`` channel or broadcasts without itself later).
+        ``{"user": self.request.user.username}`` lets skip-users name the user.
+        """
+        return self.subscription_meta
 
 
 class AsyncHooksMixin:
@@ -207,6 +226,7 @@ class GripStreamView(GripView):
                     next_link=self.get_next_link(),
                     next_link_timeout=self.next_link_timeout,
                     status=self.status if self.status != 200 else None,
+                    meta=self.get_subscription_meta() or None,
                 ),
             )
         return response
@@ -226,6 +246,13 @@ class GripStreamView(GripView):
     def publish_close(cls, channel: ChannelLike, **options: Any) -> None:
         """End every stream held on ``channel``."""
         _publish(channel, HttpStreamFormat(close=True), **options)
+
+    @classmethod
+    def publish_hint(cls, channel: ChannelLike, **options: Any) -> None:
+        """Have the proxy fetch the ``next_link`` of every stream on ``channel`` and
+        append what it answers (a hint: for data too big to publish, or best read
+        fresh). A stream held without a next link gets nothing."""
+        _publish(channel, HttpStreamFormat(action="hint"), **options)
 
 
 class EventStreamView(GripStreamView):
@@ -344,8 +371,16 @@ class GripLongPollView(GripView):
             return self.as_response(now)
         response = self.as_response(self.awaited(self.on_timeout()))
         if channels:
-            set_hold(response, make_hold("response", channels, timeout=self.get_timeout()))
+            meta = self.get_subscription_meta() or None
+            set_hold(response, make_hold("response", channels, timeout=self.get_timeout(), meta=meta))
         return response
+
+    @classmethod
+    def publish_hint(cls, channel: ChannelLike, **options: Any) -> None:
+        """Have the proxy request this view again for every request held on
+        ``channel``, and answer each with what :meth:`on_open` then returns (a
+        hint: the news is read fresh, per client, instead of published)."""
+        _publish(channel, HttpResponseFormat(action="hint"), **options)
 
     @classmethod
     def publish(
@@ -400,6 +435,29 @@ class WebSocketView(GripView):
     def get_allowed_origins(self) -> Sequence[str]:
         """Extra page origins allowed to open this socket (see :mod:`grip_views.origins`)."""
         return [*(grip_settings.websocket_allowed_origins or ()), *self.allowed_origins]
+
+    #: Subscribe every channel with Pushpin's ``skip-self`` filter, naming this
+    #: socket to the proxy on open (one ``set-meta``), so that
+    #: ``broadcast(message, include_self=False)`` reaches all but this socket.
+    skip_self: ClassVar[bool] = False
+    #: What the proxy sends the client after ``keep_alive_interval`` idle
+    #: seconds: str as a text frame, bytes as binary, or ``keep_alive_type``
+    #: (``"ping"``, ``"pong"``, ``"text"``, ``"binary"``). None: nothing.
+    keep_alive: ClassVar[str | bytes | None] = None
+    keep_alive_interval: ClassVar[int] = 20
+    keep_alive_type: ClassVar[KeepAliveType | None] = None
+    #: Seconds (>= 20, Pushpin's minimum): the proxy sends this view a request
+    #: for the socket at least this often, with no events when it is idle
+    #: (``Keep-Alive-Interval``). None: only when something happens.
+    request_interval: ClassVar[int | None] = None
+
+    def get_keep_alive(self) -> str | bytes | None:
+        """The keep-alive data sent on open; ``keep_alive`` by default."""
+        return self.keep_alive
+
+    def get_request_interval(self) -> int | None:
+        """The ``Keep-Alive-Interval`` asked for on open; ``request_interval`` by default."""
+        return self.request_interval
 
     # -- hooks -------------------------------------------------------------------
     def on_open(self) -> Any:
@@ -509,6 +567,99 @@ class WebSocketView(GripView):
         """Close the connection with ``code``."""
         self.ws.close(code, reason)
 
+    def disconnect(self) -> None:
+        """Drop the client's connection now, without a close handshake (it sees 1006)."""
+        self.ws.disconnect()
+
+    def set_subscription_meta(self, name: str, value: str | None) -> None:
+        """Change one entry of the subscription meta that Pushpin's filters read
+        (``None`` removes it); see :meth:`get_subscription_meta` for the open."""
+        self.ws.set_subscription_meta(name, value)
+
+    def set_keep_alive(
+        self,
+        content: str | bytes | None,
+        interval: int = 20,
+        *,
+        message_type: KeepAliveType | None = None,
+    ) -> None:
+        """Replace the keep-alive of ``keep_alive`` (``None`` turns it off)."""
+        self.ws.keep_alive(content, interval, message_type=message_type)
+
+    def set_session(self, session_id: str | None) -> None:
+        """Tell the proxy which session this connection belongs to (Pushpin's
+        ``session`` control message: for its session store and stats)."""
+        self.ws.set_session(session_id)
+
+    def send_delayed(
+        self, data: str | bytes, delay: int, *, message_type: KeepAliveType | None = None
+    ) -> None:
+        """Have the proxy send ``data`` to this client in ``delay`` seconds, unless
+        :meth:`flush_delayed` sends it sooner. One per connection: a second
+        call sends the waiting one at once (Pushpin cannot cancel it)."""
+        self.ws.send_delayed(data, delay, message_type=message_type)
+
+    def flush_delayed(self) -> None:
+        """Send the message of :meth:`send_delayed` now."""
+        self.ws.flush_delayed()
+
+    def broadcast(
+        self,
+        message: Any,
+        *,
+        channel: ChannelLike | Iterable[ChannelLike] | None = None,
+        include_self: bool = True,
+        **options: Any,
+    ) -> None:
+        """Send ``message`` to every socket on ``channel`` (default: this view's
+        :meth:`channels_for`), encoded as :meth:`publish` does.
+
+        ``include_self=False``: everyone but this socket, as Channels'
+        ``group_send`` minus self or Laravel's ``toOthers()``. "Self" is this
+        connection, not the user's other tabs; it is every socket of a user
+        when :meth:`get_subscription_meta` names a ``user``. The proxy does the
+        skipping (Pushpin's ``skip-self`` filter), so the socket must have
+        subscribed with it: set ``skip_self = True`` (or subscribe
+        ``Channel(name, filters=("skip-self",))`` and pass that Channel).
+        ``options`` are those of :func:`grip_views.publish`.
+        """
+        channels = as_channels(self.awaited(self.channels_for()) if channel is None else channel)
+        if not include_self:
+            unfiltered = [c.name for c in channels if not self.skip_self and "skip-self" not in c.filters]
+            if unfiltered:
+                raise ImproperlyConfigured(
+                    f"{type(self).__qualname__}.broadcast(include_self=False) to {', '.join(unfiltered)}: "
+                    "the socket is not subscribed with Pushpin's skip-self filter, so it would get its own "
+                    "message. Set skip_self = True on the view, or subscribe "
+                    "Channel(name, filters=('skip-self',)) and pass that Channel."
+                )
+            options["sender"] = self._named_self().sender_id
+        for ch in channels:
+            type(self).publish(ch, message, **options)
+
+    def _named_self(self) -> WebSocketContext:
+        """The context, told who "self" is for skip-self (the subscription meta ``user``)."""
+        ctx = self.ws
+        ctx.skip_self = self.skip_self
+        if ctx.self_user is None:
+            ctx.self_user = self.get_subscription_meta().get("user")
+        return ctx
+
+    def _connect(self, ctx: WebSocketContext) -> None:
+        """On open, what the proxy keeps for the connection: subscription meta,
+        skip-self, keep-alive and Keep-Alive-Interval, each only when set."""
+        meta = self.get_subscription_meta()
+        for name, value in meta.items():
+            ctx.set_subscription_meta(name, value)
+        if self.skip_self:
+            ctx.skip_self = True
+        keep_alive = self.get_keep_alive()
+        if keep_alive is not None:
+            ctx.keep_alive(keep_alive, self.keep_alive_interval, message_type=self.keep_alive_type)
+        interval = self.get_request_interval()
+        if interval is not None:
+            ctx.set_request_interval(interval)
+
     def _as_channel(self, channel: ChannelLike) -> Channel | None:
         try:
             (ch,) = as_channels(channel)
@@ -524,8 +675,9 @@ class WebSocketView(GripView):
         if not self.ws.grip_extension:
             logger.error("grip_views: cannot subscribe without the proxy's 'grip' WebSocket extension")
             return False
-        self.ws.subscribe(channel)
-        return True
+        if self.skip_self or "skip-self" in channel.filters:
+            return self._named_self().subscribe(channel)
+        return self.ws.subscribe(channel)
 
     # -- dispatch ----------------------------------------------------------------
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -623,6 +775,7 @@ class WebSocketView(GripView):
             from .resume import missed_messages
 
             missed = missed_messages(self, channels)
+        self._connect(ctx)
         ctx.accept(ctx.subprotocol)
         for channel in channels:
             ctx.subscribe(channel)
@@ -647,9 +800,9 @@ class WebSocketView(GripView):
         return _publish(channel, WebSocketMessageFormat(message, binary=binary), **options)
 
     @classmethod
-    def publish_close(cls, channel: ChannelLike, code: int = 1000, **options: Any) -> None:
-        """Close every socket on ``channel`` with ``code``."""
-        _publish(channel, WebSocketMessageFormat(action="close", code=code), **options)
+    def publish_close(cls, channel: ChannelLike, code: int = 1000, reason: str = "", **options: Any) -> None:
+        """Close every socket on ``channel`` with ``code`` and ``reason``."""
+        _publish(channel, WebSocketMessageFormat(action="close", code=code, reason=reason or None), **options)
 
 
 class JsonWebSocketView(WebSocketView):

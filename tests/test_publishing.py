@@ -601,3 +601,63 @@ def test_messages_on_filters_by_channel_with_prefix_and_by_format():
         assert len(messages_on("a")) == 1
         assert messages_on("a", "ws-message") == [{"content": "w"}]
         assert messages_on("a", "http-response") == []
+
+
+# == filters' publish meta, no-seq, Fanout =========================================================
+def test_filter_options_become_the_publish_meta_pushpins_filters_read(grip_outbox):
+    grip_views.publish(
+        "room",
+        WebSocketMessageFormat("hi"),
+        meta={"topic": "x"},
+        sender="c-1",
+        skip_users=["ann", "bob"],
+        require_sub="vip",
+    )
+    (item,) = grip_outbox
+    assert item["meta"] == {"topic": "x", "sender": "c-1", "skip_users": "ann,bob", "require_sub": "vip"}
+
+
+def test_require_sub_names_a_channel_so_it_gets_the_prefix(grip_outbox, settings):
+    settings.GRIP_PREFIX = "app-"
+    grip_views.publish("room", WebSocketMessageFormat("hi"), require_sub="vip")
+    assert grip_outbox[0]["meta"] == {"require_sub": "app-vip"}
+
+
+def test_a_filter_option_given_twice_or_a_user_name_with_a_comma_is_refused(grip_outbox):
+    with pytest.raises(ValueError, match="sender given both"):
+        grip_views.publish("room", WebSocketMessageFormat("hi"), meta={"sender": "a"}, sender="b")
+    with pytest.raises(ValueError, match="without commas"):
+        grip_views.publish("room", WebSocketMessageFormat("hi"), skip_users=["a,b"])
+    assert grip_outbox == []
+
+
+def test_a_single_skip_user_may_be_a_string(grip_outbox):
+    grip_views.publish("room", WebSocketMessageFormat("hi"), skip_users="ann")
+    assert grip_outbox[0]["meta"] == {"skip_users": "ann"}
+
+
+def test_no_seq_is_sent_only_when_asked_for(grip_outbox):
+    grip_views.publish("room", HttpStreamFormat("a"), id="3", prev_id="2", no_seq=True)
+    grip_views.publish("room", HttpStreamFormat("b"), id="4", prev_id="3")
+    assert [i.get("no-seq") for i in grip_outbox] == [True, None]
+
+
+def test_a_fanout_grip_url_publishes_exactly_the_request_fanout_documents(proxy):
+    # Fastly's publishing API: POST https://api.fastly.com/service/{service_id}/publish/
+    # (the trailing slash is required), the API token as "Authorization: Bearer",
+    # a JSON body {"items": [{"channel", "formats", "id", "prev-id"}]}. The stand-in
+    # plays api.fastly.com on loopback.
+    grip_url = f"{proxy.url}/service/SRV1abc?verify-iss=fastly:SRV1abc&key=fastly-api-token-0123456789"
+    with override_settings(
+        GRIP_PUBLISH_BACKEND="grip_views.publishing.HttpPublisher", GRIP_PROXIES=[], GRIP_URL=grip_url
+    ):
+        grip_views.publish("news", WebSocketMessageFormat("hello"), id="2", prev_id="1")
+    (request,) = proxy.requests
+    assert request["path"] == "/service/SRV1abc/publish/"
+    assert request["headers"]["Authorization"] == "Bearer fastly-api-token-0123456789"
+    assert request["headers"]["Content-Type"] == "application/json"
+    assert request["json"] == {
+        "items": [
+            {"channel": "news", "formats": {"ws-message": {"content": "hello"}}, "id": "2", "prev-id": "1"}
+        ]
+    }
