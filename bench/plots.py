@@ -49,6 +49,15 @@ class Plots:
         ax.set_title("a1. Server cost per request, in process (lower is better)")
         self._save(fig, res, "a1_inproc")
 
+    def bars(self, res, name, title, groups, series, ylabel, log=False):
+        """Grouped bars: ``series`` maps a label to {group: value}."""
+        fig, ax = plt.subplots(figsize=(10, 4.8))
+        labels = list(series)
+        values = {(g, lbl): series[lbl][g] for g in groups for lbl in labels}
+        self._bars(ax, groups, labels, values, ylabel, log=log)
+        ax.set_title(title)
+        self._save(fig, res, name)
+
     def proxy(self, res, values, cases, labels, what, ylabel, name, title):
         fig, ax = plt.subplots(figsize=(9, 4.5))
         self._bars(

@@ -6,8 +6,10 @@ wait). Nothing is ever stopped by name.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -93,6 +95,51 @@ class Child:
         self.log.close()
         if self in _STARTED:
             _STARTED.remove(self)
+
+
+class Worker(Child):
+    """A Python child the bench talks to over pipes, one JSON line each way
+    (bench/inproc_worker.py); its stderr goes to its log."""
+
+    def __init__(self, name: str, argv: list[str], logfile: Path, env: dict, cwd: Path, timeout: float = 60):
+        self.name = name
+        self.log = open(logfile, "ab")
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=env,
+            cwd=str(cwd),
+            text=True,
+            bufsize=1,
+        )
+        self.pid = self.proc.pid
+        _STARTED.append(self)
+        self.hello = self._read(timeout)
+
+    def _read(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            raise RuntimeError(f"{self.name}: no answer (see {self.log.name})")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"{self.name}: {answer['error']}")
+        return answer
+
+    def ask(self, question: dict, timeout: float = 120) -> dict:
+        self.proc.stdin.write(json.dumps(question) + "\n")
+        return self._read(timeout)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.alive():
+            try:
+                self.proc.stdin.close()  # end of questions: the worker exits
+                self.proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        super().stop(timeout)
 
 
 class Server(Child):

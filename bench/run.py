@@ -1,4 +1,4 @@
-"""The bench command: ``python -m bench [--smoke] [--only NAMES] [--out DIR]``.
+"""The bench command: ``python -m bench [--smoke] [--only NAMES] [--out DIR] [--base COMMIT]``.
 
 Starts its own Pushpin instances and Django servers (gunicorn, daphne) on free
 loopback ports, runs every benchmark, stops everything it started by PID, and
@@ -8,6 +8,7 @@ writes RESULTS.md, results.json and plots/*.png into the output directory.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
@@ -19,8 +20,9 @@ from pathlib import Path
 
 from bench import procs
 from bench.common import Result, machine_info, progress
+from bench.requests_inproc import BASE_COMMIT
 
-BENCHMARKS = ["codec", "inproc", "proxy", "publish", "latency", "hold"]
+BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "latency", "hold"]
 NEEDS_SERVERS = {"proxy", "publish", "latency", "hold"}
 BUDGET_S = 15 * 60
 
@@ -28,10 +30,11 @@ BUDGET_S = 15 * 60
 class Context:
     """What the benchmarks share: sizes, output, and the processes started."""
 
-    def __init__(self, smoke: bool, out: Path, key: str):
+    def __init__(self, smoke: bool, out: Path, key: str, base: str | None = None):
         from bench.plots import Plots
 
         self.smoke = smoke
+        self.base = base  # the grip_views commit of the before/after rows, or None
         self.out = out
         self.key = key
         self.logdir = out / ".work"  # logs and Pushpin work dirs: not for committing
@@ -41,6 +44,7 @@ class Context:
         self.servers: dict[str, procs.Server] = {}
         self.pushpins: dict = {}
         self.started: list[dict] = []  # every process started, for the report and the test
+        self.workers: list[procs.Worker] = []
 
     def server(self, name: str, settings: str, kind: str = "gunicorn") -> procs.Server:
         if name not in self.servers:
@@ -61,6 +65,27 @@ class Context:
             procs.warm_pushpin(pushpin, "/gv/stream/bench-warm-up/", b"[stream open]")
         return self.pushpins[name]
 
+    def inproc_worker(self, tree: Path, api: str, variants: list) -> procs.Worker:
+        """The in-process benchmark's worker importing grip_views from ``tree``."""
+        name = f"inproc-{tree.name}"
+        progress(f"starting the in-process worker for {tree.name} (API {api})")
+        spec = [
+            {"key": v.key, "prefix": v.prefix, "middleware": list(v.middleware), "runner": v.runner}
+            for v in variants
+        ]
+        env = procs.child_env(BENCH_GRIP_KEY=self.key, BENCH_BASE_API=api)
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        worker = procs.Worker(
+            name,
+            [sys.executable, "-m", "bench.inproc_worker", json.dumps(spec)],
+            self.logdir / f"{name}.log",
+            env,
+            cwd=tree,  # first on sys.path: this tree's grip_views, not the repository's
+        )
+        self.workers.append(worker)
+        self.started.append({"name": name, "pids": [worker.pid]})
+        return worker
+
     def stop(self, name: str) -> None:
         if name in self.pushpins:
             progress(f"stopping Pushpin {name} (pid {self.pushpins[name].pid})")
@@ -71,6 +96,9 @@ class Context:
             server.stop()
 
     def stop_all(self) -> None:
+        for worker in self.workers:
+            progress(f"stopping {worker.name} (pid {worker.pid})")
+            worker.stop()
         for name in list(self.pushpins) + list(self.servers):
             try:
                 self.stop(name)
@@ -107,7 +135,15 @@ def parse_args(argv):
     parser.add_argument(
         "--out", help="output directory (default: bench/ for a full run, a temporary directory for --smoke)"
     )
+    parser.add_argument(
+        "--base",
+        default=BASE_COMMIT,
+        help=f"grip_views commit of the in-process before/after rows (default {BASE_COMMIT}, "
+        "the last 0.1 commit), or 'none'",
+    )
     args = parser.parse_args(argv)
+    if args.base.lower() == "none":
+        args.base = None
     args.only = [b.strip() for b in args.only.split(",") if b.strip()]
     unknown = set(args.only) - set(BENCHMARKS)
     if unknown:
@@ -141,7 +177,7 @@ def main(argv=None) -> int:
 
     key = "bench-" + os.urandom(16).hex()  # 32+ bytes: no PyJWT key-length warning
     os.environ["BENCH_GRIP_KEY"] = key
-    ctx = Context(args.smoke, out, key)
+    ctx = Context(args.smoke, out, key, args.base)
     results: list[Result] = []
     info = machine_info(str(procs.REPO))
     try:
@@ -191,6 +227,7 @@ def main(argv=None) -> int:
 _MODULES = {
     "codec": "codec",
     "inproc": "requests_inproc",
+    "caches": "caches",
     "proxy": "requests_proxy",
     "publish": "publishing",
     "latency": "latency",

@@ -1,0 +1,16 @@
+"""Settings of the in-process worker for another grip_views tree (the 0.1 baseline).
+
+bench/inproc_worker.py runs with that tree's ``grip_views`` first on the path.
+The URL order mirrors settings_inproc (grip_views first, then django-grip,
+then plain), so that URL resolution costs each variant what it costs in the
+bench process.
+"""
+
+import os
+
+from bench.apps.settings_base import *  # noqa: F403
+
+INSTALLED_APPS = ["grip_views"]
+BENCH_VIEWS = ["gv01", "dg", "plain", "gv01a"]
+if os.environ.get("BENCH_BASE_API") == "0.2":
+    BENCH_VIEW_MODULES = {"gv01": "gv", "gv01a": "gv_async"}
