@@ -436,11 +436,14 @@ def parse_features(value: str | None) -> frozenset[str]:
     return frozenset(f.strip() for f in value.split(",") if f.strip())
 
 
+_META_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def check_meta(meta: Mapping[str, Any], what: str = "meta") -> dict[str, str]:
     """Check publish or connection meta: names are header tokens, values printable text."""
     out: dict[str, str] = {}
     for key, value in meta.items():
-        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key):
+        if not isinstance(key, str) or not _META_NAME_RE.fullmatch(key):
             raise InvalidChannel(f"{what} name {key!r} must be 1-64 letters, digits, '-' or '_'")
         if not isinstance(value, str) or len(value) > 8192 or not _REASON_RE.fullmatch(value):
             raise InvalidChannel(f"{what} value for {key!r} must be printable ASCII text up to 8 KiB")

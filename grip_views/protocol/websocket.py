@@ -339,7 +339,7 @@ class WebSocketContext:
                 "the proxy did not offer the 'grip' WebSocket extension: control messages "
                 "(subscribe, detach...) cannot be sent"
             )
-        self._frames.append(_control_frame(json.dumps(message, separators=(",", ":"))))
+        self._frames.append(_control_frame(_compact_json(message)))
 
     @property
     def sender_id(self) -> str:
@@ -404,12 +404,10 @@ class WebSocketContext:
         ``user`` (skip-self, skip-users), ``id_format`` (build-id), any name
         (var-subst). Kept by the proxy for the connection; unlike :attr:`meta`
         it never comes back to the app."""
-        if value is None:
-            check_meta({name: ""}, "subscription meta")
-            self.send_control({"type": "set-meta", "name": name})
-        else:
-            check_meta({name: value}, "subscription meta")
-            self.send_control({"type": "set-meta", "name": name, "value": value})
+        check_meta({name: "" if value is None else value}, "subscription meta")
+        if not self.grip_extension:
+            self.send_control({})  # raises: explains the missing extension
+        self._frames.append(_set_meta_frame(name, value))
         if name == "user":
             self._user_sent = True
             self.self_user = value
@@ -550,6 +548,10 @@ class WebSocketContext:
         return b"".join(self._frames)
 
 
+#: json.dumps(..., separators=...) builds an encoder per call; one serves them all.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _control_frame(text: str) -> bytes:
     payload = text.encode()
     return b"TEXT %x\r\nc:%s\r\n" % (len(payload) + 2, payload)
@@ -561,7 +563,15 @@ def _subscribe_frame(channel: str, filters: tuple[str, ...] = ()) -> bytes:
     msg: dict[str, Any] = {"type": "subscribe", "channel": channel}
     if filters:
         msg["filters"] = list(filters)
-    return _control_frame(json.dumps(msg, separators=(",", ":")))
+    return _control_frame(_compact_json(msg))
+
+
+def _set_meta_frame(name: str, value: str | None) -> bytes:
+    # On the open of every skip-self socket: no dict, one string encoded.
+    text = '{"type":"set-meta","name":' + _compact_json(name)
+    if value is not None:
+        text += ',"value":' + _compact_json(value)
+    return _control_frame(text + "}")
 
 
 def _typed_content(data: str | bytes, message_type: KeepAliveType | None, what: str) -> dict[str, Any]:
