@@ -153,6 +153,27 @@ def no_hold(request: HttpRequest, channel: str) -> HttpResponse:
     return response
 
 
+#: The bodies a raw socket got, by channel.
+raw_bodies: dict[str, list[bytes]] = {}
+
+
+def raw_socket(request: HttpRequest, channel: str) -> HttpResponse:
+    """A WebSocket answered by hand: a Grip-Channel header on the handshake, and
+    Content-Bytes-Accepted: 0 on every answer (neither means anything to 1.36)."""
+    ctx = request.grip.websocket  # type: ignore[attr-defined]
+    raw_bodies.setdefault(channel, []).append(request.body)
+    if ctx.opening:
+        ctx.accept()
+    for event in ctx.events:
+        if event.type == "TEXT":
+            ctx.send(event.content.decode())
+    response = HttpResponse()
+    response["Content-Bytes-Accepted"] = "0"
+    if ctx.opening:
+        response["Grip-Channel"] = channel
+    return response
+
+
 def features(request: HttpRequest) -> JsonResponse:
     return JsonResponse(sorted(request.grip.features), safe=False)  # type: ignore[attr-defined]
 
@@ -168,6 +189,7 @@ urlpatterns = [
     path("poll/<str:channel>/", Poll.as_view()),
     path("no-hold/<str:channel>/", no_hold),
     path("features/", features),
+    path("raw/<str:channel>/", raw_socket),
 ]
 
 
@@ -449,3 +471,14 @@ def stream_format(content: str):
 
 def ws_format(content: str):
     return WebSocketMessageFormat(content)
+
+
+def test_content_bytes_accepted_and_a_grip_channel_on_the_handshake_are_ignored_on_pushpin_1_36(
+    grip_live, sockets
+):
+    ch = grip_live.unique_channel()
+    ws = connect(grip_live, f"/raw/{ch}/", sockets)  # every answer says it accepted 0 bytes
+    time.sleep(1)
+    assert raw_bodies[ch] == [b"OPEN\r\n", b"TEXT 4\r\nsync\r\n"]  # nothing was sent again
+    publish(ch, ws_format("to the header's channel"))
+    assert nothing_more(ws)  # the Grip-Channel header subscribed nothing
