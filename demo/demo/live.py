@@ -18,12 +18,17 @@ class LivePage(TemplateView):
 
 @method_decorator(csrf_exempt, name="dispatch")  # the POST is an API call (curl)
 class EventsView(EventStreamView):
-    """Server-Sent Events for the live page; POST `data` sends an event."""
+    """Server-Sent Events for the live page; POST `data` sends an event.
+
+    Durable: an event is stored (with an id) before the POST is answered, and a
+    client that comes back with Last-Event-ID gets what it missed first.
+    """
 
     channels = ["events"]
+    durable = True
 
     def post(self, request):
         if error := field_error(request, "data"):
             return error
-        self.publish_event("events", request.POST["data"], event="message")
-        return HttpResponse("Ok\n")
+        event_id = self.publish_event("events", request.POST["data"], event="message")
+        return HttpResponse(f"Ok: event {event_id}\n")

@@ -4,7 +4,7 @@ request they cannot use a 4xx with one plain-text line, never a 500.
     cd demo && python manage.py test
 """
 
-from django.test import Client, SimpleTestCase, override_settings
+from django.test import Client, SimpleTestCase, TestCase, override_settings
 
 from grip_views.testing import GripClient, messages_on, outbox
 
@@ -26,6 +26,42 @@ ALLOWED = {
     "/broadcast/": "POST",
     "/events/": "GET, POST, HEAD, OPTIONS",
 }
+
+
+@override_settings(GRIP_PUBLISH_BACKEND="grip_views.testing.InMemoryPublisher")
+class DurableEventsTests(TestCase):
+    """``/events/`` is durable: a POST is answered once its event is stored, with its id,
+    and ``Last-Event-ID`` gets what was missed before the hold."""
+
+    def setUp(self):
+        outbox.clear()
+
+    def test_a_post_is_stored_with_an_id_then_published_with_it(self):
+        with self.captureOnCommitCallbacks(execute=True):
+            first = self.client.post("/events/", {"data": "one"})
+            second = self.client.post("/events/", {"data": "h\u00e9llo"})
+        self.assertEqual((first.status_code, first.content), (200, b"Ok: event 1\n"))
+        self.assertEqual(second.content, b"Ok: event 2\n")
+        self.assertEqual(
+            messages_on("events", "http-stream")[-1],
+            {"content": "id: 2\nevent: message\ndata: h\u00e9llo\n\n"},
+        )
+
+    def test_last_event_id_gets_the_missed_events_first(self):
+        with self.captureOnCommitCallbacks(execute=True):
+            for data in ("one", "two", "three"):
+                self.client.post("/events/", {"data": data})
+        response = GripClient().get_proxied("/events/", HTTP_LAST_EVENT_ID="1")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(
+            response.content.decode(),
+            "id: 2\nevent: message\ndata: two\n\nid: 3\nevent: message\ndata: three\n\n",
+        )
+        self.assertEqual(response["Grip-Channel"], "events; prev-id=3")
+
+    def test_a_last_event_id_that_is_not_an_id_is_a_400(self):
+        response = GripClient().get_proxied("/events/", HTTP_LAST_EVENT_ID="abc")
+        self.assertEqual(response.status_code, 400)
 
 
 class OneLineAssertions(SimpleTestCase):
@@ -53,6 +89,8 @@ class PostEndpointTests(OneLineAssertions):
 
     def test_a_post_with_data_publishes_it(self):
         for path, (channel, format, published) in POST_ENDPOINTS.items():
+            if path == "/events/":
+                continue  # durable: stored first (DurableEventsTests)
             with self.subTest(path=path):
                 outbox.clear()
                 response = self.post(path, b"data=h%C3%A9llo")

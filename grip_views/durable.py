@@ -1,0 +1,279 @@
+"""Durable publishes: stored with the change that caused them, sent after the commit.
+
+``publish(..., durable=True)`` (and the views' ``publish*`` methods of a class
+with ``durable = True``) end here. The event is appended to the history store
+(:func:`grip_views.history.get_history`) inside the caller's transaction when
+the store is the database, and sent after the commit with ``id`` and
+``prev-id``, so the proxy orders events and notices gaps.
+
+Sending is per channel, under the channel's send lock, oldest unsent event
+first: one channel's events reach the proxy in id order, whichever process
+sends them. An event is marked sent once every proxy accepted it. A failure
+is logged (and given to ``GRIP_PUBLISH_ERROR_HANDLER``) and retried by the
+process's sender thread with exponential backoff up to
+``GRIP_OUTBOX_RETRY_MAX`` seconds, never dropped. What a process left unsent
+(it crashed, or the proxy was down when it exited) is sent by the next one:
+on its first durable publish or durable view request, or by
+``manage.py grip_outbox``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+
+from .exceptions import PublishFailure
+from .history import get_history, history_settings
+from .protocol.instructions import ChannelLike, as_channel
+
+__all__ = ["OutboxSender", "get_sender", "publish_durable", "send_channel", "send_unsent"]
+
+logger = logging.getLogger(__name__)
+
+#: Events sent per publish request (Pushpin takes items in order).
+BATCH = 200
+
+
+def publish_durable(
+    channel: ChannelLike, payload: Mapping[str, Any], *, using: str | None = None
+) -> int | None:
+    """Store ``payload`` (see :mod:`grip_views.history.base`) on ``channel``, send it after commit.
+
+    The event's id, or None when the store is not transactional and the
+    caller is inside a transaction (it gets its id when appended after the commit).
+    """
+    name = as_channel(channel).name
+    store = get_history()
+    sender = get_sender()
+    sender.sweep_once()
+    if store.transactional:
+        event_id = store.append(name, payload, using=using)
+        transaction.on_commit(partial(sender.after_commit, name), using=using)
+        return event_id
+    if transaction.get_connection(using).in_atomic_block:
+        transaction.on_commit(partial(_append_then_send, name, dict(payload)), using=using)
+        return None
+    return _append_then_send(name, payload)
+
+
+def _append_then_send(channel: str, payload: Mapping[str, Any]) -> int:
+    try:
+        event_id = get_history().append(channel, payload)
+    except Exception:
+        logger.exception("grip_views: a durable publish on %r could not be stored after the commit", channel)
+        raise
+    get_sender().after_commit(channel)
+    return event_id
+
+
+def send_channel(channel: str) -> int:
+    """Send every unsent event of ``channel``, oldest first; how many were sent.
+
+    Raises :class:`~grip_views.PublishError` when a proxy did not accept a
+    batch: it and the events after it stay unsent.
+    """
+    from .publishing import get_publisher, make_item
+
+    store = get_history()
+    publisher = get_publisher()
+    total = 0
+    while True:
+        with store.sending(channel):
+            events = store.unsent(channel, BATCH)
+            if not events:
+                return total
+            items = [
+                make_item(
+                    channel,
+                    event.formats(),
+                    id=str(event.id),
+                    prev_id=str(event.id - 1),
+                    meta=event.payload.get("meta"),
+                )
+                for event in events
+            ]
+            publisher.publish_items(items, blocking=True)
+            store.mark_sent(channel, [event.id for event in events])
+        total += len(events)
+        if len(events) < BATCH:
+            return total
+
+
+def send_unsent() -> int:
+    """Send what every channel has unsent (``manage.py grip_outbox`` does this in a loop).
+
+    Raises the first channel's failure after trying every channel.
+    """
+    sent = 0
+    error: Exception | None = None
+    for channel in get_history().unsent_channels():
+        try:
+            sent += send_channel(channel)
+        except Exception as exc:
+            error = error or exc
+    if error is not None:
+        raise error
+    return sent
+
+
+class OutboxSender:
+    """The process's sender: sends after each commit, retries failures in a thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[str, float] = {}  # channel -> when to try next
+        self._attempts: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+        self._swept = False
+        self.stats = {"sent": 0, "failed_tries": 0}
+
+    def after_commit(self, channel: str) -> None:
+        """Send ``channel``'s unsent events now; on failure leave them to the retry thread."""
+        with self._cond:
+            if channel in self._due:  # already failing: keep the backoff, and the order
+                self._cond.notify()
+                return
+        try:
+            self.stats["sent"] += send_channel(channel)
+        except Exception as exc:
+            self._failed(channel, exc)
+
+    def sweep_once(self) -> None:
+        """Once per process: schedule every channel left unsent (by a process that died)."""
+        if self._swept:
+            return
+        self._swept = True
+        self._ensure_thread()
+        with self._cond:
+            self._due.setdefault("", 0.0)  # "" means: look for unsent channels
+            self._cond.notify()
+
+    def pending(self) -> int:
+        """Channels waiting for a retry."""
+        with self._cond:
+            return len(self._due)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing waits for a retry; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.pending():
+                return True
+            time.sleep(0.02)
+        return not self.pending()
+
+    def _failed(self, channel: str, exc: Exception) -> None:
+        with self._cond:
+            attempt = self._attempts.get(channel, 0) + 1
+            self._attempts[channel] = attempt
+            delay = min(0.1 * 2 ** (attempt - 1), history_settings.outbox_retry_max)
+            delay *= random.uniform(0.8, 1.2)  # jitter: senders of many processes spread out
+            self._due[channel] = time.monotonic() + delay
+            self.stats["failed_tries"] += 1
+            self._cond.notify()
+        logger.error(
+            "grip_views: durable publish on %r not accepted (try %d), retrying in %.1f s: %s",
+            channel,
+            attempt,
+            delay,
+            exc,
+        )
+        self._report(channel, exc)
+        self._ensure_thread()
+
+    def _report(self, channel: str, exc: Exception) -> None:
+        from .conf import grip_settings
+
+        handler = grip_settings.publish_error_handler
+        if handler is None:
+            return
+        failures = getattr(exc, "failures", None) or [PublishFailure("(outbox)", [channel], repr(exc))]
+        for failure in failures:
+            try:
+                handler(failure)
+            except Exception:
+                logger.exception("grip_views: GRIP_PUBLISH_ERROR_HANDLER raised")
+
+    def _ensure_thread(self) -> None:
+        with self._cond:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._run, name="grip-views-outbox", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    due = [c for c, at in self._due.items() if at <= now]
+                    if due:
+                        break
+                    wait = min(self._due.values(), default=now + 60) - now
+                    self._cond.wait(max(wait, 0.01))
+            for channel in due:
+                self._try(channel)
+
+    def _try(self, channel: str) -> None:
+        try:
+            if channel == "":
+                channels = get_history().unsent_channels()
+                with self._cond:
+                    self._due.pop("", None)
+                    for name in channels:
+                        self._due.setdefault(name, 0.0)
+                if channels:
+                    logger.info("grip_views: %d channel(s) have unsent durable events", len(channels))
+                return
+            sent = send_channel(channel)
+        except Exception as exc:
+            if channel == "":
+                logger.exception("grip_views: could not look for unsent durable events")
+                with self._cond:
+                    self._due[""] = time.monotonic() + history_settings.outbox_retry_max
+                return
+            self._failed(channel, exc)
+            return
+        self.stats["sent"] += sent
+        with self._cond:
+            self._due.pop(channel, None)
+            attempts = self._attempts.pop(channel, 0)
+        if attempts:
+            logger.warning(
+                "grip_views: durable publish on %r accepted after %d failed tries (%d sent)",
+                channel,
+                attempts,
+                sent,
+            )
+        else:
+            logger.info("grip_views: sent %d durable event(s) left on %r", sent, channel)
+
+
+_sender: OutboxSender | None = None
+_sender_lock = threading.Lock()
+
+
+def get_sender() -> OutboxSender:
+    """The process's :class:`OutboxSender`, made on first use."""
+    global _sender
+    if _sender is None:
+        with _sender_lock:
+            if _sender is None:
+                _sender = OutboxSender()
+    return _sender
+
+
+def _after_fork() -> None:
+    global _sender
+    _sender = None  # its thread did not survive the fork
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -1,0 +1,196 @@
+"""Durable publishes (stored in the transaction, sent after commit with id/prev-id,
+retried while the proxy refuses) and resuming from the last id (SSE, long-poll,
+WebSocket), with the in-memory publisher and signed requests."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.db import transaction
+from gripcontrol import HttpStreamFormat
+
+from grip_views import publish
+from grip_views.durable import get_sender, send_unsent
+from grip_views.history import get_history
+from grip_views.resume import NEXT_PARAM, next_link_for
+from grip_views.testing import messages_on
+
+from .durable_urls import Events, Poll, Socket
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.durable_urls")]
+
+
+class RefusingPublisher:
+    """A proxy that is down: every publish fails."""
+
+    calls = 0
+
+    def publish_items(self, items, blocking=True):
+        from grip_views.exceptions import PublishError, PublishFailure
+
+        RefusingPublisher.calls += 1
+        raise PublishError([PublishFailure("http://127.0.0.1:1", [i["channel"] for i in items], "refused")])
+
+    def flush(self, timeout=None):
+        return True
+
+    def close(self, timeout=None):
+        pass
+
+
+def test_durable_publishes_are_sent_after_commit_with_ids_and_prev_ids(grip_outbox):
+    with transaction.atomic():
+        first = Events.publish_event("d1", "one")
+        second = Events.publish_event("d1", {"n": 2}, event="update")
+        assert grip_outbox == []  # nothing leaves before the commit
+    assert (first, second) == (1, 2)
+    items = messages_on("d1")
+    assert [(i["id"], i["prev-id"]) for i in items] == [("1", "0"), ("2", "1")]
+    assert items[1]["formats"]["http-stream"]["content"] == 'id: 2\nevent: update\ndata: {"n":2}\n\n'
+    assert get_history().unsent_channels() == []
+
+
+def test_a_rolled_back_change_stores_and_sends_nothing(grip_outbox):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        publish("d2", HttpStreamFormat("x"), durable=True)
+        raise RuntimeError("the change failed")
+    assert grip_outbox == []
+    assert get_history().last_id("d2") == 0
+
+
+def test_durable_publish_refuses_an_id_of_its_own():
+    with pytest.raises(ValueError, match="id"):
+        publish("d3", HttpStreamFormat("x"), id="7", durable=True)
+
+
+def test_a_proxy_that_refuses_gets_retries_logged_and_the_events_stay_until_sent(settings, caplog):
+    settings.GRIP_PUBLISH_BACKEND = "tests.test_durable.RefusingPublisher"
+    settings.GRIP_OUTBOX_RETRY_MAX = 0.2
+    caplog.set_level(logging.ERROR, "grip_views")
+    Events.publish_event("d4", "kept")
+    Events.publish_event("d4", "kept too")
+    assert get_history().unsent_channels() == ["d4"]
+    assert any("not accepted" in r.getMessage() and "retrying" in r.getMessage() for r in caplog.records)
+    calls = RefusingPublisher.calls
+    import time
+
+    time.sleep(0.8)
+    assert RefusingPublisher.calls > calls  # the sender thread kept trying
+    settings.GRIP_PUBLISH_BACKEND = "grip_views.testing.InMemoryPublisher"
+    from grip_views.testing import outbox
+
+    assert get_sender().wait_idle(5)
+    assert [i["id"] for i in outbox if i["channel"].endswith("d4")] == ["1", "2"]
+    assert get_history().unsent_channels() == []
+
+
+def test_events_a_dead_process_left_unsent_are_sent_by_send_unsent(grip_outbox):
+    store = get_history()
+    store.append("d5", {"sse": "data: orphan\n\n"})  # stored, never sent: the process died
+    assert send_unsent() == 1
+    assert [i["id"] for i in messages_on("d5")] == ["1"]
+
+
+def test_grip_outbox_once_sends_what_is_unsent(grip_outbox, capsys):
+    from django.core.management import call_command
+
+    get_history().append("d6", {"sse": "data: left\n\n"})
+    call_command("grip_outbox", "--once")
+    assert "sent 1 event(s)" in capsys.readouterr().out
+    assert len(messages_on("d6")) == 1
+
+
+# --------------------------------------------------------------------- resume
+def _publish(channel, n):
+    for i in range(n):
+        Events.publish_event(channel, f"e{i + 1}")
+
+
+def test_last_event_id_gets_every_missed_event_then_a_reliable_hold(grip_outbox, grip_client):
+    _publish("r1", 5)
+    response = grip_client.get_proxied("/events/r1/", HTTP_LAST_EVENT_ID="2")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body == "id: 3\ndata: e3\n\nid: 4\ndata: e4\n\nid: 5\ndata: e5\n\n"
+    assert response["Grip-Channel"] == "r1; prev-id=5"
+    assert "rel=next" in response["Grip-Link"] and NEXT_PARAM in response["Grip-Link"]
+
+
+def test_a_first_connection_may_give_its_last_id_as_a_query_parameter(grip_outbox, grip_client):
+    _publish("r2", 3)
+    response = grip_client.get_proxied("/events/r2/?last_event_id=1")
+    assert response.content.decode().startswith("id: 2\n")
+    fresh = grip_client.get_proxied("/events/r2/")
+    assert fresh.content == b"id: 3\n\n"  # no event, but EventSource keeps 3 as its last id
+    assert fresh["Grip-Channel"] == "r2; prev-id=3"
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "1.5", "9" * 30, "1; drop"])
+def test_a_malformed_last_event_id_is_a_400_never_a_500(grip_outbox, grip_client, bad):
+    response = grip_client.get_proxied("/events/r3/", HTTP_LAST_EVENT_ID=bad)
+    assert response.status_code == 400
+    assert b"Last-Event-ID" in response.content
+
+
+@pytest.mark.parametrize("last", ["1", "99"])
+def test_an_id_the_history_does_not_have_gets_a_reset_event(grip_outbox, grip_client, settings, last):
+    _publish("r4", 4)
+    get_history().trim(max_events=2)
+    response = grip_client.get_proxied("/events/r4/", HTTP_LAST_EVENT_ID=last)
+    assert response.status_code == 200
+    assert response.content.decode().startswith("event: reset\nid: 4\n")
+    assert response["Grip-Channel"] == "r4; prev-id=4"
+
+
+def test_authorization_runs_before_any_replay(grip_outbox, grip_client):
+    _publish("secret-r5", 2)
+    response = grip_client.get_proxied("/events/secret-r5/", HTTP_LAST_EVENT_ID="0")
+    assert response.status_code == 403
+    assert b"e1" not in response.content
+
+
+def test_the_next_link_replays_after_grip_last_and_holds_again(grip_outbox, grip_client):
+    _publish("r6", 4)
+    link = next_link_for("/events/r6/", "r6")
+    response = grip_client.get_proxied(link, HTTP_GRIP_LAST="r6; last-id=2")
+    assert response.status_code == 200
+    assert response.content.decode() == "id: 3\ndata: e3\n\nid: 4\ndata: e4\n\n"
+    assert response["Grip-Channel"] == "r6; prev-id=4"
+
+
+def test_a_forged_or_moved_next_link_reads_nothing(grip_outbox, grip_client):
+    _publish("secret-r7", 2)
+    forged = f"/events/secret-r7/?{NEXT_PARAM}=" + json.dumps({"p": "/events/secret-r7/", "c": "secret-r7"})
+    response = grip_client.get_proxied(forged, HTTP_GRIP_LAST="secret-r7; last-id=0")
+    assert response.status_code == 403 and b"e1" not in response.content
+    # a genuine link of another channel, used on this view's path
+    other = next_link_for("/events/r7/", "secret-r7").replace("/events/r7/", "/events/secret-r7/")
+    response = grip_client.get_proxied(other, HTTP_GRIP_LAST="secret-r7; last-id=0")
+    assert response.status_code == 403 and b"e1" not in response.content
+
+
+def test_long_poll_after_answers_at_once_with_what_was_missed(grip_outbox, grip_client):
+    for n in range(3):
+        Poll.publish("p1", f"body {n}")
+    response = grip_client.get_proxied("/poll/p1/?after=1")
+    assert response.status_code == 200 and not response.has_header("Grip-Hold")
+    data = json.loads(response.content)
+    assert data == {"last_id": "3", "events": [{"id": "2", "body": "body 1"}, {"id": "3", "body": "body 2"}]}
+    assert messages_on("p1", "http-response")[0]["headers"]["Event-Id"] == "1"
+    held = grip_client.get_proxied("/poll/p1/?after=3")
+    assert held["Grip-Hold"] == "response"
+    assert grip_client.get_proxied("/poll/p1/?after=x").status_code == 400
+    assert json.loads(grip_client.get_proxied("/poll/p1/?after=50").content)["reset"] is True
+
+
+def test_a_websocket_with_last_id_gets_what_it_missed_before_anything_live(grip_outbox, grip_client):
+    for n in range(3):
+        Socket.publish("w1", {"n": n})
+    assert json.loads(messages_on("w1", "ws-message")[0]["content"]) == {"id": "1", "data": {"n": 0}}
+    ws = grip_client.websocket("/ws/w1/?last_id=1", [("OPEN", None)])
+    assert ws.accepted
+    assert [json.loads(m)["id"] for m in ws.messages] == ["2", "3"]
+    bad = grip_client.websocket("/ws/w1/?last_id=nope", [("OPEN", None)])
+    assert bad.status_code == 400
