@@ -490,7 +490,8 @@ def publish(
     blocking: bool = True,
     on_commit: bool = False,
     using: str | None = None,
-) -> None:
+    durable: bool = False,
+) -> int | None:
     """Publish ``formats`` on ``channel`` (``GRIP_PREFIX`` is put before it).
 
     ``formats`` is a gripcontrol format (``HttpStreamFormat``,
@@ -506,8 +507,25 @@ def publish(
     ``require_sub`` (a channel) reaches ``require-sub`` subscribers only if
     they are subscribed to it too (HTTP only on Pushpin 1.36). ``no_seq``
     delivers at once, even out of ``prev_id`` order.
+
+    ``durable=True`` stores the event in the history (in the current
+    transaction of ``using`` with the database store), sends it after the
+    commit with its id and ``prev-id``, and retries until the proxy accepts it
+    (see :mod:`grip_views.durable`); it returns the event's id. ``id`` and
+    ``prev_id`` are then the store's to assign.
     """
     meta = filter_meta(meta, sender=sender, skip_users=skip_users, require_sub=require_sub)
+    if durable:
+        if id is not None or prev_id is not None:
+            raise ValueError("a durable publish gets its id from the history store: drop id= and prev_id=")
+        make_item(channel, formats, meta=meta)  # bad input fails here, before anything is stored
+        from .durable import publish_durable
+
+        exported = json.loads(json.dumps(export_formats(formats), default=_json_default))
+        payload: dict[str, Any] = {"formats": exported}
+        if meta:
+            payload["meta"] = dict(meta)
+        return publish_durable(channel, payload, using=using)
     # Build the item now, so bad input fails in the caller, not in a callback.
     item = make_item(channel, formats, id=id, prev_id=prev_id, meta=meta, no_seq=no_seq)
     send = partial(_publish_item, item, blocking)
@@ -517,6 +535,7 @@ def publish(
         transaction.on_commit(send, using=using)
     else:
         send()
+    return None
 
 
 def _publish_item(item: dict[str, Any], blocking: bool) -> None:
