@@ -111,10 +111,9 @@ class GripView(SubscriptionMixin, View):
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """405 with the ``Allow`` header and a one-line reason, as every grip_views refusal."""
-        response = text_response(
-            405, f"{request.method} is not allowed here: use {', '.join(self._allowed_methods())}."
-        )
-        response["Allow"] = ", ".join(self._allowed_methods())
+        allowed = ", ".join(m.upper() for m in self.http_method_names if hasattr(self, m))
+        response = text_response(405, f"{request.method} is not allowed here: use {allowed}.")
+        response["Allow"] = allowed
         return response
 
     @property
