@@ -6,11 +6,12 @@
 #   Python 3.13 + Django 6.1: ruff check, ruff format --check, mypy, every test
 #   Python 3.10 + Django 5.2: the unit tests (-m "not pushpin")
 #
-# Each pair runs in its own virtualenv under .venv/ (git-ignored; or under
-# $GRIP_VIEWS_VENVS), made here with
-# the exact versions of requirements/constraints.txt and requirements/django*.txt
-# (regenerate them with `python3 requirements/lock.py`). A virtualenv whose pins
-# have not changed is reused. Pythons are found with pyenv, as python3.X on PATH,
+# Each pair runs in its own virtualenv, made here with the exact versions of
+# requirements/constraints.txt and requirements/django*.txt (regenerate them with
+# `python3 requirements/lock.py`), and reused while those pins are unchanged. They
+# live outside the work tree, so nothing that scans the tree meets them: in
+# ~/.cache/grip-views/venvs/<checkout>/ (XDG_CACHE_HOME is honoured), or in
+# $GRIP_VIEWS_VENVS; the ones of checkouts that no longer exist are removed. Pythons are found with pyenv, as python3.X on PATH,
 # or from PYTHON313=/path/to/python3.13 and PYTHON310=... . Pushpin and Chromium
 # are installed with apt-get when run as root, otherwise it prints the command.
 #
@@ -21,7 +22,25 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-VENVS=$(mkdir -p "${GRIP_VIEWS_VENVS:-.venv}" && cd "${GRIP_VIEWS_VENVS:-.venv}" && pwd)
+VENV_CACHE="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/grip-views/venvs"
+if [ -n "${GRIP_VIEWS_VENVS:-}" ]; then
+    VENVS=$(mkdir -p "$GRIP_VIEWS_VENVS" && cd "$GRIP_VIEWS_VENVS" && pwd)
+else
+    # One folder per checkout (the editable install points at it).
+    VENVS="$VENV_CACHE/$(basename "$PWD")-$(printf %s "$PWD" | sha256sum | cut -c1-12)"
+    # Forget the virtualenvs of checkouts that are gone (only folders made here:
+    # those with a .checkout file naming a checkout without its runtests.sh).
+    for old in "$VENV_CACHE"/*/; do
+        [ -f "$old.checkout" ] || continue
+        [ "${old%/}" = "$VENVS" ] && continue
+        if [ ! -f "$(cat "$old.checkout")/runtests.sh" ]; then
+            echo "Removing ${old%/} (its checkout $(cat "$old.checkout") is gone)"
+            rm -rf -- "${old%/}"
+        fi
+    done
+    mkdir -p "$VENVS"
+    echo "$PWD" >"$VENVS/.checkout"
+fi
 CONSTRAINTS=requirements/constraints.txt
 NEW_PY=3.13 NEW_DJANGO=61   # the full suite, lint and mypy
 OLD_PY=3.10 OLD_DJANGO=52   # the unit tests
@@ -135,9 +154,9 @@ print(
 EOF
 }
 echo "Versions:"
-echo "  ${NEW_VENV#"$PWD"/} (lint, mypy, full suite):"
+echo "  $NEW_VENV (lint, mypy, full suite):"
 versions "$NEW_VENV"
-echo "  ${OLD_VENV#"$PWD"/} (unit tests):"
+echo "  $OLD_VENV (unit tests):"
 versions "$OLD_VENV"
 echo "  $( (pushpin --version 2>/dev/null || echo 'pushpin: not installed') | head -1)"
 
