@@ -50,6 +50,7 @@ from .protocol.websocket import (
     is_sendable_close_code,
     parse_close_payload,
 )
+from .publishing import filter_meta
 from .publishing import publish as _publish
 from .subscriptions import SubscriptionMixin
 
@@ -74,9 +75,16 @@ logger = logging.getLogger(__name__)
 def _publish_durable(channel: ChannelLike, payload: dict[str, Any], **options: Any) -> int | None:
     from .durable import publish_durable
 
-    meta = options.pop("meta", None)
+    meta = filter_meta(
+        options.pop("meta", None),
+        sender=options.pop("sender", None),
+        skip_users=options.pop("skip_users", None),
+        require_sub=options.pop("require_sub", None),
+    )
     using = options.pop("using", None)
-    options.pop("blocking", None)  # a durable publish is sent after commit, retried until accepted
+    # A durable publish is sent after commit and retried until accepted: these are implied.
+    options.pop("blocking", None)
+    options.pop("on_commit", None)
     if options:
         raise TypeError(f"unexpected options for a durable publish: {', '.join(options)}")
     if meta:

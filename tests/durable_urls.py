@@ -46,6 +46,15 @@ class Socket(JsonWebSocketView):
         return [self.kwargs["channel"]]
 
 
+class Room(Socket):
+    """Says each message to everyone in the room but the sender, durably."""
+
+    skip_self = True
+
+    def on_message(self, message):
+        self.broadcast(message, include_self=False)
+
+
 @csrf_exempt
 def publish_both(request, channel):
     """POST ``data``: one durable event on ``channel`` for its SSE and WebSocket clients
@@ -64,6 +73,7 @@ urlpatterns = [
     path("events/<str:channel>/", Events.as_view()),
     path("poll/<str:channel>/", Poll.as_view()),
     path("ws/<str:channel>/", Socket.as_view()),
+    path("room/<str:channel>/", Room.as_view()),
     path("both/<str:channel>/", publish_both),
     path("outbox/", outbox_state),
 ]

@@ -194,3 +194,14 @@ def test_a_websocket_with_last_id_gets_what_it_missed_before_anything_live(grip_
     assert [json.loads(m)["id"] for m in ws.messages] == ["2", "3"]
     bad = grip_client.websocket("/ws/w1/?last_id=nope", [("OPEN", None)])
     assert bad.status_code == 400
+
+
+def test_a_durable_broadcast_without_self_is_stored_and_sent_with_this_socket_as_sender(
+    grip_outbox, grip_client
+):
+    reply = grip_client.websocket("/room/w9/", [("OPEN", None), ("TEXT", b'{"say": "hi"}')])
+    assert reply.accepted
+    (item,) = messages_on("w9")
+    assert item["meta"]["sender"] == "conn-1"
+    assert item["id"] == "1"
+    assert json.loads(item["formats"]["ws-message"]["content"]) == {"id": "1", "data": {"say": "hi"}}
