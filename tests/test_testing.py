@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from django.http import HttpResponse
 from django.test import override_settings
+from django.urls import include, path
 from gripcontrol import HttpStreamFormat
 
 import grip_views
+from grip_views import WebSocketView
 from grip_views.conf import grip_settings
-from grip_views.protocol.websocket import CONTENT_TYPE, close_payload, encode_events
+from grip_views.protocol.websocket import CONTENT_TYPE, WebSocketEvent, close_payload, encode_events
 from grip_views.testing import GripClient, InMemoryPublisher, WebSocketReply, grip_sig, messages_on, outbox
 
 KEY = "a-test-key-that-is-at-least-32-bytes-long"
@@ -114,3 +116,114 @@ def test_in_memory_publisher_copies_items():
     InMemoryPublisher().publish_items([item])
     item["channel"] = "changed"
     assert messages_on("a") == [{"channel": "a", "formats": {"http-stream": {"content": "x"}}}]
+
+
+# -- WebSocket meta kept per connection, like the proxy does ---------------------------------------------
+class MetaSocket(WebSocketView):
+    """``set k v`` / ``del k`` / ``get k`` on the connection's meta."""
+
+    def on_message(self, message):
+        verb, _, rest = message.partition(" ")
+        key, _, value = rest.partition(" ")
+        if verb == "set":
+            self.meta[key] = value
+        elif verb == "del":
+            del self.meta[key]
+        self.send(self.meta.get(key, "-"))
+
+
+urlpatterns = [path("meta/", MetaSocket.as_view()), path("", include("tests.urls"))]
+meta_urls = pytest.mark.urls(__name__)
+
+
+@meta_urls
+def test_meta_the_app_set_comes_back_on_the_next_request_of_the_connection(grip_client):
+    opened = grip_client.websocket("/meta/", [("OPEN", None), ("TEXT", "set user alice")])
+    assert opened.set_meta == {"user": "alice"}
+    assert grip_client.connection_meta() == {"user": "alice"}
+    assert grip_client.websocket("/meta/", [("TEXT", "get user")]).messages == ["alice"]
+    assert grip_client.websocket("/meta/", [("TEXT", "get user")]).set_meta == {}  # unchanged: not set again
+
+
+@meta_urls
+def test_meta_is_kept_per_connection_id(grip_client):
+    grip_client.websocket("/meta/", [("OPEN", None), ("TEXT", "set user alice")], connection_id="a")
+    grip_client.websocket("/meta/", [("OPEN", None), ("TEXT", "set user bob")], connection_id="b")
+    assert grip_client.websocket("/meta/", [("TEXT", "get user")], connection_id="a").messages == ["alice"]
+    assert grip_client.websocket("/meta/", [("TEXT", "get user")], connection_id="b").messages == ["bob"]
+    assert grip_client.connection_meta("c") == {}
+
+
+@meta_urls
+def test_meta_the_app_removed_is_no_longer_sent(grip_client):
+    grip_client.websocket("/meta/", [("OPEN", None), ("TEXT", "set room 7")])
+    removed = grip_client.websocket("/meta/", [("TEXT", "del room")])
+    assert removed.set_meta == {"room": ""}
+    assert grip_client.connection_meta() == {}
+    assert grip_client.websocket("/meta/", [("TEXT", "get room")]).messages == ["-"]
+
+
+@meta_urls
+@pytest.mark.parametrize("ending", [[("CLOSE", close_payload(1000))], [("DISCONNECT", None)]])
+def test_meta_is_forgotten_when_the_connection_ends(grip_client, ending):
+    grip_client.websocket("/meta/", [("OPEN", None), ("TEXT", "set user alice")])
+    grip_client.websocket("/meta/", [("TEXT", "get user"), *ending])
+    assert grip_client.connection_meta() == {}
+    assert grip_client.websocket("/meta/", [("TEXT", "get user")]).messages == ["-"]
+
+
+@meta_urls
+def test_a_new_open_on_the_same_connection_id_starts_without_meta(grip_client):
+    grip_client.websocket("/meta/", [("OPEN", None), ("TEXT", "set user alice")])
+    assert grip_client.websocket("/meta/", [("OPEN", None), ("TEXT", "get user")]).messages == ["-"]
+
+
+@meta_urls
+def test_meta_given_by_the_test_is_merged_into_what_the_connection_holds(grip_client):
+    grip_client.websocket("/meta/", [("OPEN", None), ("TEXT", "set user alice")])
+    reply = grip_client.websocket("/meta/", [("TEXT", "get room")], meta={"room": "9"})
+    assert reply.messages == ["9"]
+    assert grip_client.connection_meta() == {"user": "alice", "room": "9"}
+    grip_client.websocket("/meta/", [("TEXT", "get room")], meta={"room": ""})  # "" removes, as Set-Meta does
+    assert grip_client.connection_meta() == {"user": "alice"}
+
+
+def test_a_refused_open_keeps_no_meta(grip_client):
+    assert grip_client.websocket("/ws/echo/", meta={"user": "mallory"}).status_code == 403
+    assert grip_client.connection_meta() == {}
+
+
+def test_meta_set_by_the_app_through_a_raw_body_is_kept_too(grip_client):
+    grip_client.websocket("/ws/echo/", encode_events([("OPEN", None), ("TEXT", b"name carol")]))
+    assert grip_client.websocket("/ws/echo/", encode_events([("TEXT", b"whoami")])).messages == ["carol"]
+
+
+# -- events the test client refuses, saying what it takes --------------------------------------------------
+@pytest.mark.parametrize(
+    ("events", "says"),
+    [
+        ([{"type": "TEXT", "content": "hi"}], "event 0 is {'type'"),
+        ({"type": "TEXT", "content": "hi"}, "must not be a dict"),
+        ("TEXT hi", "must not be a str"),
+        (("TEXT", b"hi"), "is one event, not a list"),
+        ([("OPEN", None), ("SEND", b"x")], "event 1 has type 'SEND'"),
+        ([("TEXT", 5)], "event 0 has content 5"),
+        ([("TEXT",)], "event 0 is"),
+        (7, "is not a list"),
+    ],
+)
+def test_events_that_are_not_events_raise_a_type_error_naming_what_is_accepted(grip_client, events, says):
+    with pytest.raises(TypeError) as raised:
+        grip_client.websocket("/ws/echo/", events)
+    assert says in str(raised.value)
+    assert "(type, content) tuples or WebSocketEvent" in str(raised.value)
+    assert "OPEN, TEXT, BINARY, PING, PONG, CLOSE, DISCONNECT" in str(raised.value)
+
+
+def test_events_may_be_websocket_events_lists_or_str_content(grip_client):
+    reply = grip_client.websocket("/ws/echo/", [WebSocketEvent("OPEN"), ["TEXT", "h\u00e9"]])
+    assert reply.messages == ["h\u00e9"]
+
+
+def test_a_malformed_raw_body_still_reaches_the_app(grip_client):
+    assert grip_client.websocket("/ws/echo/", b"TEXT 9\r\nshort\r\n").status_code == 400

@@ -10,9 +10,11 @@ from typing import Any
 from django.test import Client
 
 from ..conf import grip_settings
+from ..exceptions import ProtocolError
 from ..protocol.signature import is_public_key, sign_hs256
 from ..protocol.websocket import (
     CONTENT_TYPE,
+    EVENT_TYPES,
     WebSocketEvent,
     decode_events,
     encode_events,
@@ -75,6 +77,12 @@ class WebSocketReply:
         ]
 
     @property
+    def set_meta(self) -> dict[str, str]:
+        """Connection meta the app set (``Set-Meta-*`` headers), names as the app
+        reads them from ``self.meta``; a removed entry maps to ``""``."""
+        return _set_meta_headers(self.response)
+
+    @property
     def close_code(self) -> int | None:
         for e in self.events:
             if e.type == "CLOSE":
@@ -89,7 +97,16 @@ class WebSocketReply:
 
 
 class GripClient(Client):
-    """Django's test client, with requests sent as through a GRIP proxy."""
+    """Django's test client, with requests sent as through a GRIP proxy.
+
+    Like the proxy, it keeps each WebSocket connection's meta: values the app
+    sets (``Set-Meta-*`` reply headers) come back as ``Meta-*`` headers on the
+    next requests of the same ``connection_id``, until the connection ends.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connection_meta: dict[str, dict[str, str]] = {}
 
     def proxied_headers(self, **extra: Any) -> dict[str, Any]:
         return {"HTTP_GRIP_SIG": grip_sig(), **extra}
@@ -97,6 +114,10 @@ class GripClient(Client):
     def get_proxied(self, path: str, data: Any = None, **extra: Any) -> Any:
         """GET ``path`` carrying a valid ``Grip-Sig``."""
         return self.get(path, data, **self.proxied_headers(**extra))
+
+    def connection_meta(self, connection_id: str = "conn-1") -> dict[str, str]:
+        """The meta the proxy holds for ``connection_id`` (sent as ``Meta-*``)."""
+        return dict(self._connection_meta.get(connection_id, {}))
 
     def websocket(
         self,
@@ -109,15 +130,95 @@ class GripClient(Client):
         grip_extension: bool = True,
         **extra: Any,
     ) -> WebSocketReply:
-        """POST WebSocket events to ``path`` as the proxy would; the decoded reply."""
-        body = events if isinstance(events, bytes) else encode_events(list(events))
+        """POST WebSocket events to ``path`` as the proxy would; the decoded reply.
+
+        ``events`` is a list of ``(type, content)`` pairs or
+        :class:`~grip_views.protocol.websocket.WebSocketEvent` (type one of
+        ``OPEN TEXT BINARY PING PONG CLOSE DISCONNECT``; content bytes, str or
+        None), or a whole encoded body as bytes. The connection's meta goes
+        along as ``Meta-*`` headers: what the app set on earlier requests of
+        ``connection_id``, updated by ``meta``. An ``OPEN`` first starts the
+        connection afresh; after a ``CLOSE`` or ``DISCONNECT`` its meta is gone.
+        """
+        if isinstance(events, (bytes, bytearray, memoryview)):
+            body = bytes(events)
+            try:
+                kinds = [e.type for e in decode_events(body)]
+            except ProtocolError:
+                kinds = []  # a malformed body, sent on purpose: the app answers it
+        else:
+            checked = _check_events(events)
+            body = encode_events(checked)
+            kinds = [etype for etype, _ in checked]
+        if kinds[:1] == ["OPEN"]:
+            self._connection_meta.pop(connection_id, None)  # a new connection has no meta yet
+        held = self._connection_meta.setdefault(connection_id, {})
+        for name, value in (meta or {}).items():
+            if value:
+                held[_meta_key(name)] = value
+            else:
+                held.pop(_meta_key(name), None)
         headers: dict[str, Any] = {"HTTP_CONNECTION_ID": connection_id}
         if grip_extension:
             headers["HTTP_SEC_WEBSOCKET_EXTENSIONS"] = "grip"
         if signed:
             headers["HTTP_GRIP_SIG"] = grip_sig()
-        for name, value in (meta or {}).items():
-            headers["HTTP_META_" + name.upper().replace("-", "_")] = value
+        for name, value in held.items():
+            headers["HTTP_META_" + name.upper()] = value
         headers.update(extra)
         response = self.post(path, body, content_type=CONTENT_TYPE, **headers)
-        return WebSocketReply(response)
+        reply = WebSocketReply(response)
+        if response.status_code != 200 or {"CLOSE", "DISCONNECT"} & set(kinds):
+            # Refused, or the client's close went through: the proxy forgets the connection.
+            del self._connection_meta[connection_id]
+        else:
+            for name, value in reply.set_meta.items():
+                if value:
+                    held[name] = value
+                else:
+                    held.pop(name, None)
+        return reply
+
+
+def _meta_key(name: str) -> str:
+    """A meta name as the app reads it back: the proxy's ``Meta-X-Y`` is ``x_y``."""
+    return name.lower().replace("-", "_")
+
+
+def _set_meta_headers(response: Any) -> dict[str, str]:
+    prefix = "set-meta-"
+    return {
+        _meta_key(name[len(prefix) :]): value
+        for name, value in response.items()
+        if name.lower().startswith(prefix) and len(name) > len(prefix)
+    }
+
+
+_EVENTS_ACCEPTED = (
+    "events are a list of (type, content) tuples or WebSocketEvent, with type one of "
+    f"{', '.join(EVENT_TYPES)} and content bytes, str or None, "
+    'e.g. [("OPEN", None), ("TEXT", "hi")]; or the whole encoded body as bytes'
+)
+
+
+def _check_events(events: Any) -> list[tuple[str, bytes | str | None]]:
+    """The events as (type, content) pairs, or a TypeError naming what is accepted."""
+    if isinstance(events, (str, Mapping)):
+        raise TypeError(f"events must not be a {type(events).__name__} ({events!r}): {_EVENTS_ACCEPTED}")
+    try:
+        items = list(events)
+    except TypeError:
+        raise TypeError(f"events {events!r} is not a list: {_EVENTS_ACCEPTED}") from None
+    if len(items) == 2 and isinstance(items[0], str) and items[0] in EVENT_TYPES:
+        raise TypeError(f"events {tuple(items)!r} is one event, not a list of them: {_EVENTS_ACCEPTED}")
+    checked: list[tuple[str, bytes | str | None]] = []
+    for index, event in enumerate(items):
+        if not isinstance(event, (tuple, list)) or len(event) != 2:
+            raise TypeError(f"event {index} is {event!r}: {_EVENTS_ACCEPTED}")
+        etype, content = event
+        if etype not in EVENT_TYPES:
+            raise TypeError(f"event {index} has type {etype!r}: {_EVENTS_ACCEPTED}")
+        if content is not None and not isinstance(content, (bytes, str)):
+            raise TypeError(f"event {index} has content {content!r}: {_EVENTS_ACCEPTED}")
+        checked.append((etype, content))
+    return checked
