@@ -6,11 +6,13 @@ import pytest
 from django.http import HttpResponse
 from django.test import override_settings
 from django.urls import include, path
-from gripcontrol import HttpStreamFormat
+from gripcontrol import HttpStreamFormat, WebSocketMessageFormat
 
 import grip_views
 from grip_views import WebSocketView
 from grip_views.conf import grip_settings
+from grip_views.exceptions import InvalidChannel
+from grip_views.protocol.instructions import Channel
 from grip_views.protocol.websocket import CONTENT_TYPE, WebSocketEvent, close_payload, encode_events
 from grip_views.testing import GripClient, InMemoryPublisher, WebSocketReply, grip_sig, messages_on, outbox
 
@@ -116,6 +118,35 @@ def test_in_memory_publisher_copies_items():
     InMemoryPublisher().publish_items([item])
     item["channel"] = "changed"
     assert messages_on("a") == [{"channel": "a", "formats": {"http-stream": {"content": "x"}}}]
+
+
+def test_messages_on_filters_one_format():
+    grip_views.publish("f", [HttpStreamFormat("s\n"), WebSocketMessageFormat("w")])
+    assert messages_on("f", "http-stream") == [{"content": "s\n"}]
+    assert messages_on("f", "ws-message") == [{"content": "w"}]
+    assert messages_on("f", "http-response") == []
+
+
+@override_settings(GRIP_PREFIX="app.")
+def test_messages_on_takes_your_channel_name_or_the_prefixed_one_the_outbox_shows():
+    grip_views.publish("news", HttpStreamFormat("x\n"))
+    assert [i["channel"] for i in outbox] == ["app.news"]
+    assert messages_on("news") == messages_on("app.news") == outbox
+
+
+@override_settings(GRIP_PREFIX="app.")
+def test_messages_on_a_name_starting_with_the_prefix_finds_it_published_either_way():
+    grip_views.publish("app.x", HttpStreamFormat("1\n"))  # reaches the proxy as "app.app.x"
+    grip_views.publish("x", HttpStreamFormat("2\n"))  # reaches it as "app.x"
+    assert messages_on("app.x", "http-stream") == [{"content": "1\n"}, {"content": "2\n"}]
+    assert messages_on("x", "http-stream") == [{"content": "2\n"}]
+
+
+def test_messages_on_takes_a_channel_object_and_refuses_what_is_not_a_channel():
+    grip_views.publish("c", HttpStreamFormat("x\n"))
+    assert len(messages_on(Channel("c", prev_id="1"))) == 1
+    with pytest.raises(InvalidChannel):
+        messages_on(42)  # type: ignore[arg-type]
 
 
 # -- WebSocket meta kept per connection, like the proxy does ---------------------------------------------
