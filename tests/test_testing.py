@@ -1,6 +1,15 @@
-"""The test helpers users get (grip_views.testing): GripClient, grip_sig, the outbox."""
+"""The test helpers users get (grip_views.testing): GripClient, grip_sig, the outbox, and
+reading Pushpin's stats (over a real ZeroMQ socket)."""
 
 from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
 
 import pytest
 from django.http import HttpResponse
@@ -14,7 +23,19 @@ from grip_views.conf import grip_settings
 from grip_views.exceptions import InvalidChannel
 from grip_views.protocol.instructions import Channel
 from grip_views.protocol.websocket import CONTENT_TYPE, WebSocketEvent, close_payload, encode_events
-from grip_views.testing import GripClient, InMemoryPublisher, WebSocketReply, grip_sig, messages_on, outbox
+from grip_views.pushpin import Pushpin
+from grip_views.testing import (
+    GripClient,
+    InMemoryPublisher,
+    PushpinStats,
+    PushpinStatsError,
+    WebSocketReply,
+    grip_sig,
+    messages_on,
+    outbox,
+)
+from grip_views.testing import stats as stats_module
+from grip_views.testing.pytest_plugin import GripLive
 
 KEY = "a-test-key-that-is-at-least-32-bytes-long"
 
@@ -258,3 +279,126 @@ def test_events_may_be_websocket_events_lists_or_str_content(grip_client):
 
 def test_a_malformed_raw_body_still_reaches_the_app(grip_client):
     assert grip_client.websocket("/ws/echo/", b"TEXT 9\r\nshort\r\n").status_code == 400
+
+
+# -- PushpinStats, fed by a real ZeroMQ PUB socket speaking as pushpin-handler does -------------------
+class StatsFeed:
+    """A PUB socket bound where a PushpinStats connects; sends Pushpin-style packets."""
+
+    def __init__(self) -> None:
+        try:
+            self.lib = stats_module._load_libzmq()
+        except PushpinStatsError as exc:
+            pytest.skip(str(exc))
+        self.lib.zmq_bind.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        self.lib.zmq_send.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        self.dir = tempfile.mkdtemp(prefix="gv-stats-")  # ipc:// paths must be short
+        self.endpoint = f"ipc://{self.dir}/stats"
+        self.ctx = self.lib.zmq_ctx_new()
+        self.sock = self.lib.zmq_socket(self.ctx, 1)  # ZMQ_PUB
+        assert self.lib.zmq_bind(self.sock, self.endpoint.encode()) == 0
+
+    def send(self, kind: str, data: dict | bytes) -> None:
+        body = data if isinstance(data, bytes) else b"J" + json.dumps(data).encode()
+        packet = kind.encode() + b" " + body
+        self.lib.zmq_send(self.sock, packet, len(packet), 0)
+
+    def sub(self, channel: str, mode: str = "stream", subscribers: int = 1) -> None:
+        self.send(
+            "sub", {"channel": channel, "from": "h", "mode": mode, "subscribers": subscribers, "ttl": 60}
+        )
+
+    def unsub(self, channel: str, mode: str = "stream") -> None:
+        self.send("sub", {"channel": channel, "from": "h", "mode": mode, "unavailable": True})
+
+    def connect(self, stats: PushpinStats) -> None:
+        """Send until the reader hears (a new SUB misses what is published before it joined)."""
+        deadline = time.monotonic() + 5
+        while stats.subscribers("hello") == 0:
+            assert time.monotonic() < deadline, "the reader never heard the feed"
+            self.sub("hello")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.lib.zmq_setsockopt(self.sock, 17, ctypes.byref(ctypes.c_int(0)), 4)  # ZMQ_LINGER 0
+        self.lib.zmq_close(self.sock)
+        self.lib.zmq_ctx_term(self.ctx)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def feed() -> Iterator[StatsFeed]:
+    feed = StatsFeed()
+    yield feed
+    feed.close()
+
+
+@pytest.fixture
+def stats(feed) -> Iterator[PushpinStats]:
+    with PushpinStats(feed.endpoint) as stats:
+        feed.connect(stats)
+        yield stats
+
+
+def test_stats_follow_the_subscriptions_pushpin_reports(feed, stats):
+    feed.sub("news", "stream", 1)
+    assert stats.wait_subscribed("news") == 1
+    feed.sub("news", "ws", 2)
+    assert stats.wait_subscribed("news", subscribers=3) == 3  # every mode together
+    assert stats.subscribers("news", mode="ws") == 2
+    feed.unsub("news", "stream")
+    stats.wait_unsubscribed("news", mode="stream")
+    assert stats.subscriptions() == {("stream", "hello"): 1, ("ws", "news"): 2}
+
+
+def test_wait_subscribed_takes_several_names_and_answers_for_the_first_one_held(feed, stats):
+    feed.sub("app.news", "response")
+    assert stats.wait_subscribed(["app.app.news", "app.news"], mode="response") == 1
+
+
+def test_wait_subscribed_times_out_saying_what_pushpin_reported(feed, stats):
+    feed.sub("other", "ws")
+    stats.wait_subscribed("other")
+    with pytest.raises(TimeoutError) as raised:
+        stats.wait_subscribed("news", timeout=0.05, subscribers=2, mode="stream")
+    message = str(raised.value)
+    assert "0 subscriber(s) on 'news' in mode 'stream' after 0.05 s, waiting for 2" in message
+    assert "'other' (ws): 1" in message
+
+
+def test_other_packets_and_malformed_ones_are_ignored(feed, stats):
+    feed.send("conn", {"id": "c1", "type": "ws"})
+    feed.send("sub", b"J{not json")
+    feed.send("sub", {"channel": "no-mode"})
+    feed.sub("after")
+    stats.wait_subscribed("after")
+    assert set(stats.subscriptions()) == {("stream", "hello"), ("stream", "after")}
+
+
+def test_stats_not_in_json_say_to_set_stats_format(feed):
+    with PushpinStats(feed.endpoint) as stats, pytest.raises(PushpinStatsError, match="stats_format=json"):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # until the reader has joined and heard one
+            feed.send("sub", b"T31:7:channel,4:news,4:mode,6:stream,}")
+            with contextlib.suppress(TimeoutError):
+                stats.wait_subscribed("news", timeout=0.01)
+
+
+def test_a_stats_reader_says_what_to_do_when_it_cannot_read():
+    with pytest.raises(PushpinStatsError, match=r"start\(\) this PushpinStats"):
+        PushpinStats("ipc:///nonexistent/stats").wait_subscribed("x")
+    with pytest.raises(PushpinStatsError, match="start the Pushpin first"):
+        PushpinStats.of(Pushpin())
+    with pytest.raises(PushpinStatsError, match="could not connect"):
+        PushpinStats("nonsense://x").start()
+
+
+def test_an_unknown_mode_is_refused(stats):
+    with pytest.raises(ValueError, match="stream, response, ws"):
+        stats.wait_subscribed("news", timeout=0.01, mode="sse")
+
+
+def test_grip_live_without_readable_stats_raises_the_reason_when_waiting():
+    live = GripLive(pushpin=Pushpin(), backend_url="http://127.0.0.1:1", stats_error="no libzmq here")
+    with pytest.raises(PushpinStatsError, match="no libzmq here"):
+        live.wait_subscribed("news")

@@ -1,8 +1,13 @@
-"""pytest fixtures for end-to-end tests through a real Pushpin.
+"""pytest fixtures: publishes kept in memory, signed requests, and a real Pushpin.
 
 Installed as the ``grip_views`` pytest11 entry point; without the installed
 package load it with ``-p grip_views.testing.pytest_plugin`` (loading it both
 ways is harmless). Fixtures:
+
+``grip_outbox``
+    The in-memory outbox (:data:`grip_views.testing.outbox`), emptied per test.
+``grip_client``
+    A :class:`~grip_views.testing.GripClient`: signed requests, WebSocket events.
 
 ``pushpin_server``
     A running ``Pushpin`` routed to pytest-django's ``live_server``, shared by
@@ -11,7 +16,8 @@ ways is harmless). Fixtures:
     where it is installed (as root) or the test fails.
 ``grip_live``
     ``pushpin_server`` wired into Django's settings (``GRIP_PROXIES``), with
-    the URLs a test needs, ``publish()`` and ``unique_channel()``.
+    the URLs a test needs, ``publish()``, ``unique_channel()``,
+    ``wait_subscribed()`` and ``login_headers()``.
 
 Tests using them are marked ``pushpin``: ``pytest -m "not pushpin"`` runs the
 fast tests only. Nothing here imports Django until a fixture runs.
@@ -24,7 +30,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +45,8 @@ from grip_views.pushpin import (
     install_pushpin,
 )
 
+from .stats import PushpinStats, PushpinStatsError
+
 __all__ = ["PUSHPIN_FIXTURES", "SIG_ISS", "SIG_KEY", "GripLive"]
 
 # The key and issuer the session's Pushpin signs requests with (HS256 wants
@@ -48,6 +56,8 @@ SIG_ISS = "pushpin"
 
 # Tests requesting any of these get the ``pushpin`` marker.
 PUSHPIN_FIXTURES = frozenset({"pushpin_session", "pushpin_server", "grip_live"})
+
+_IN_MEMORY = "grip_views.testing.InMemoryPublisher"
 
 # The names this module is registered under: the entry point, or ``-p module``.
 _PLUGIN_NAMES = ("grip_views", __name__)
@@ -91,6 +101,9 @@ class GripLive:
 
     pushpin: Pushpin
     backend_url: str
+    #: Pushpin's subscriptions as it reports them (None if they cannot be read).
+    stats: PushpinStats | None = None
+    stats_error: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -120,6 +133,52 @@ class GripLive:
         """A channel name no other test uses (Pushpin remembers ids per channel)."""
         return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
+    def wait_subscribed(
+        self, channel: Any, timeout: float = 5.0, *, subscribers: int = 1, mode: str | None = None
+    ) -> int:
+        """Block until Pushpin holds ``subscribers`` clients on ``channel``; then a
+        publish reaches them. Use it between opening a client and publishing.
+
+        ``channel`` is your code's name (``GRIP_PREFIX`` is added; the prefixed
+        name works too). ``mode``: ``"stream"`` (streams, SSE), ``"response"``
+        (long-polls), ``"ws"``, or None for any. Returns the number Pushpin
+        reported; raises ``TimeoutError`` with what it reported instead. Read
+        from Pushpin's own stats (see :mod:`grip_views.testing.stats`), so a
+        channel long-polled earlier counts for 60 s more: use unique channels.
+        """
+        return self._stats().wait_subscribed(
+            self._proxy_names(channel), timeout, subscribers=subscribers, mode=mode
+        )
+
+    def wait_unsubscribed(self, channel: Any, timeout: float = 5.0, *, mode: str | None = None) -> None:
+        """Block until Pushpin holds no client on ``channel`` (long-polls: 60 s after the last)."""
+        self._stats().wait_unsubscribed(self._proxy_names(channel), timeout, mode=mode)
+
+    def login_headers(self, user: Any, backend: str | None = None) -> dict[str, str]:
+        """Headers that make a real client (``requests``, websocket-client, an
+        SSE reader) logged in as ``user``: a session cookie made with Django's
+        ``Client.force_login``. Pushpin passes the client's ``Cookie`` to
+        Django with every request, WebSocket events included, so
+        ``self.request.user`` is ``user`` in every hook.
+        """
+        from django.conf import settings
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user, backend=backend)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        return {"Cookie": f"{cookie.key}={cookie.value}"}
+
+    def _stats(self) -> PushpinStats:
+        if self.stats is None:
+            raise PushpinStatsError(self.stats_error or "Pushpin's stats are not being read")
+        return self.stats
+
+    def _proxy_names(self, channel: Any) -> tuple[str, ...]:
+        from .memory import proxy_channels
+
+        return proxy_channels(channel)
+
 
 @pytest.fixture(scope="session")
 def pushpin_session(live_server: Any) -> Iterator[Pushpin]:
@@ -137,6 +196,7 @@ def pushpin_session(live_server: Any) -> Iterator[Pushpin]:
     try:
         yield pushpin.start()
     finally:
+        _close_stats(pushpin)
         pushpin.stop()
 
 
@@ -177,7 +237,8 @@ def grip_live(pushpin_server: Pushpin, live_server: Any, settings: Any) -> GripL
     allowed: Sequence[str] = settings.ALLOWED_HOSTS
     if "*" not in allowed and "127.0.0.1" not in allowed:
         settings.ALLOWED_HOSTS = [*allowed, "127.0.0.1"]
-    return GripLive(pushpin=pushpin_server, backend_url=live_server.url)
+    stats, error = _stats_of(pushpin_server)
+    return GripLive(pushpin=pushpin_server, backend_url=live_server.url, stats=stats, stats_error=error)
 
 
 @pytest.fixture
@@ -191,7 +252,7 @@ def grip_outbox(settings: Any) -> Iterator[list[dict[str, Any]]]:
     """
     from grip_views import testing
 
-    settings.GRIP_PUBLISH_BACKEND = "grip_views.testing.InMemoryPublisher"
+    settings.GRIP_PUBLISH_BACKEND = _IN_MEMORY
     testing.outbox.clear()
     yield testing.outbox
     testing.outbox.clear()
@@ -204,6 +265,31 @@ def grip_client() -> Any:
     from grip_views.testing import GripClient
 
     return GripClient()
+
+
+# The stats reader of each session Pushpin, with the pid it was started for.
+_STATS: dict[int, tuple[int | None, PushpinStats | None, str | None]] = {}
+
+
+def _stats_of(pushpin: Pushpin) -> tuple[PushpinStats | None, str | None]:
+    """A running stats reader for ``pushpin``, started again if Pushpin was
+    restarted; or the reason it cannot be read (raised by ``wait_subscribed``)."""
+    pid, stats, error = _STATS.get(id(pushpin), (None, None, None))
+    if pid == pushpin.pid and (error is not None or (stats is not None and stats.running)):
+        return stats, error
+    _close_stats(pushpin)
+    try:
+        stats, error = PushpinStats.of(pushpin).start(), None
+    except PushpinStatsError as exc:
+        stats, error = None, str(exc)
+    _STATS[id(pushpin)] = (pushpin.pid, stats, error)
+    return stats, error
+
+
+def _close_stats(pushpin: Pushpin) -> None:
+    _, stats, _ = _STATS.pop(id(pushpin), (None, None, None))
+    if stats is not None:
+        stats.close()
 
 
 def _pushpin_executable() -> str:

@@ -10,7 +10,6 @@ import json
 import queue
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -128,7 +127,7 @@ def test_long_poll_client_is_answered_with_the_new_representation(grip_live) -> 
         )
     )
     poller.start()
-    time.sleep(0.5)  # let the proxy hold it
+    grip_live.wait_subscribed(f"drf_app.todo.{todo.pk}", mode="response")
     assert poller.is_alive(), "nothing was newer: the long-poll should be held"
 
     patched = requests.patch(

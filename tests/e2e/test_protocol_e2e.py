@@ -100,7 +100,7 @@ def test_a_held_304_gets_what_is_published_meanwhile(grip_live):
         target=lambda: result.append(requests.get(f"{grip_live.url}/not-modified/{ch}/", timeout=20))
     )
     poller.start()
-    time.sleep(0.5)  # let the proxy hold it
+    grip_live.wait_subscribed(ch, mode="response")
     grip_live.publish(ch, HttpResponseFormat(code=200, body="fresh\n"))
     poller.join(20)
     (response,) = result

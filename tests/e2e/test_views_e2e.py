@@ -77,7 +77,7 @@ def test_long_poll_is_woken_by_a_publish(grip_live):
         target=lambda: result.append(requests.get(f"{grip_live.url}/e2e/poll/{ch}/", timeout=20))
     )
     poller.start()
-    time.sleep(0.5)  # let the proxy hold it
+    grip_live.wait_subscribed(ch, mode="response")
     e2e_views.Poll.publish(ch, "news\n", headers={"X-Extra": "yes"})
     poller.join(15)
     assert result and result[0].text == "news\n"
