@@ -1,5 +1,5 @@
-"""The test helpers users get (grip_views.testing): GripClient, grip_sig, the outbox, and
-reading Pushpin's stats (over a real ZeroMQ socket)."""
+"""The test helpers users get (grip_views.testing): GripClient, grip_sig, the outbox, the
+in-memory default of the pytest plugin, and reading Pushpin's stats (over a real ZeroMQ socket)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.http import HttpResponse
@@ -36,6 +37,8 @@ from grip_views.testing import (
 )
 from grip_views.testing import stats as stats_module
 from grip_views.testing.pytest_plugin import GripLive
+
+pytest_plugins = ["pytester"]
 
 KEY = "a-test-key-that-is-at-least-32-bytes-long"
 
@@ -279,6 +282,73 @@ def test_events_may_be_websocket_events_lists_or_str_content(grip_client):
 
 def test_a_malformed_raw_body_still_reaches_the_app(grip_client):
     assert grip_client.websocket("/ws/echo/", b"TEXT 9\r\nshort\r\n").status_code == 400
+
+
+# -- every test publishes in memory unless it asks for the real proxy -------------------------------------
+PROJECT_SETTINGS = """
+SECRET_KEY = "x"
+INSTALLED_APPS = ["grip_views"]
+GRIP_PROXIES = [{"control_uri": "http://127.0.0.1:1"}]  # nothing listens: a real publish fails
+"""
+
+PROJECT_TESTS = """
+import pytest
+from gripcontrol import HttpStreamFormat
+
+import grip_views
+from grip_views import PublishError
+from grip_views.testing import messages_on, outbox
+
+
+def test_a_test_that_forgot_grip_outbox_publishes_in_memory():
+    grip_views.publish("news", HttpStreamFormat("hi\\n"))
+    assert messages_on("news", "http-stream") == [{"content": "hi\\n"}]
+
+
+def test_the_outbox_is_empty_in_the_next_test():
+    assert outbox == []
+
+
+def test_grip_outbox_hands_over_the_same_list(grip_outbox):
+    grip_views.publish("news", HttpStreamFormat("hi\\n"))
+    assert grip_outbox is outbox and len(grip_outbox) == 1
+
+
+@pytest.mark.grip_real_publisher
+def test_a_marked_test_publishes_where_the_settings_say():
+    with pytest.raises(PublishError, match="127.0.0.1:1"):
+        grip_views.publish("news", HttpStreamFormat("hi\\n"))
+
+
+def test_a_backend_set_by_the_test_wins(settings):
+    settings.GRIP_PUBLISH_BACKEND = "grip_views.publishing.HttpPublisher"
+    with pytest.raises(PublishError):
+        grip_views.publish("news", HttpStreamFormat("hi\\n"))
+"""
+
+
+@pytest.fixture
+def project(pytester, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(grip_views.__file__).resolve().parents[1]))
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    return pytester
+
+
+def run_project(pytester, *args):
+    quiet = ["-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:hypothesispytest", "-p", "no:benchmark"]
+    return pytester.runpytest_subprocess("-p", "grip_views.testing.pytest_plugin", *quiet, *args)
+
+
+def test_the_plugin_keeps_every_test_in_memory_unless_it_asks_for_the_real_proxy(project):
+    project.makepyfile(project_settings=PROJECT_SETTINGS, test_project=PROJECT_TESTS)
+    result = run_project(project, "--ds=project_settings")
+    result.assert_outcomes(passed=5)
+
+
+def test_tests_without_django_settings_run_untouched(project):
+    project.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    result = run_project(project)
+    result.assert_outcomes(passed=1)
 
 
 # -- PushpinStats, fed by a real ZeroMQ PUB socket speaking as pushpin-handler does -------------------

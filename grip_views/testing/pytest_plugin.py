@@ -2,7 +2,11 @@
 
 Installed as the ``grip_views`` pytest11 entry point; without the installed
 package load it with ``-p grip_views.testing.pytest_plugin`` (loading it both
-ways is harmless). Fixtures:
+ways is harmless).
+
+Every test publishes to the in-memory outbox (like pytest-django blocks the
+database), unless it asks for the live proxy (``grip_live``, ``pushpin_server``)
+or is marked ``@pytest.mark.grip_real_publisher``. Fixtures:
 
 ``grip_outbox``
     The in-memory outbox (:data:`grip_views.testing.outbox`), emptied per test.
@@ -47,15 +51,18 @@ from grip_views.pushpin import (
 
 from .stats import PushpinStats, PushpinStatsError
 
-__all__ = ["PUSHPIN_FIXTURES", "SIG_ISS", "SIG_KEY", "GripLive"]
+__all__ = ["PUSHPIN_FIXTURES", "REAL_PUBLISHER_MARK", "SIG_ISS", "SIG_KEY", "GripLive"]
 
 # The key and issuer the session's Pushpin signs requests with (HS256 wants
 # 32 bytes or more, or PyJWT warns).
 SIG_KEY = "grip-views-pytest-plugin-test-key-0123456789"
 SIG_ISS = "pushpin"
 
-# Tests requesting any of these get the ``pushpin`` marker.
+# Tests requesting any of these get the ``pushpin`` marker, and publish for real.
 PUSHPIN_FIXTURES = frozenset({"pushpin_session", "pushpin_server", "grip_live"})
+
+# A test marked so publishes where the settings say, not to the in-memory outbox.
+REAL_PUBLISHER_MARK = "grip_real_publisher"
 
 _IN_MEMORY = "grip_views.testing.InMemoryPublisher"
 
@@ -79,8 +86,12 @@ def pytest_plugin_registered(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``pushpin`` marker."""
+    """Register the ``pushpin`` and ``grip_real_publisher`` markers."""
     config.addinivalue_line("markers", "pushpin: needs a real Pushpin proxy (deselect with -m 'not pushpin')")
+    config.addinivalue_line(
+        "markers",
+        f"{REAL_PUBLISHER_MARK}: publish with the configured GRIP_PUBLISH_BACKEND, not the in-memory outbox",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -241,6 +252,40 @@ def grip_live(pushpin_server: Pushpin, live_server: Any, settings: Any) -> GripL
     return GripLive(pushpin=pushpin_server, backend_url=live_server.url, stats=stats, stats_error=error)
 
 
+@pytest.fixture(autouse=True)
+def _grip_publish_in_memory(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test publishes to the in-memory outbox, not to a real proxy.
+
+    Like pytest-django's database blocking: a test that forgot ``grip_outbox``
+    must not reach the ``GRIP_URL`` of the settings. Tests using the live
+    proxy (``grip_live``, ``pushpin_server``), marked ``grip_real_publisher``,
+    or run without Django settings are left alone. The outbox is emptied
+    before and after.
+    """
+    if PUSHPIN_FIXTURES.intersection(request.fixturenames) or request.node.get_closest_marker(
+        REAL_PUBLISHER_MARK
+    ):
+        yield
+        return
+    try:
+        from django.conf import settings
+
+        configured = settings.configured
+    except ImportError:
+        configured = False
+    if not configured:
+        yield
+        return
+    from django.test import override_settings
+
+    from grip_views import testing
+
+    testing.outbox.clear()
+    with override_settings(GRIP_PUBLISH_BACKEND=_IN_MEMORY):
+        yield
+    testing.outbox.clear()
+
+
 @pytest.fixture
 def grip_outbox(settings: Any) -> Iterator[list[dict[str, Any]]]:
     """Publishes kept in memory for this test, like Django's ``mail.outbox``.
@@ -248,7 +293,9 @@ def grip_outbox(settings: Any) -> Iterator[list[dict[str, Any]]]:
     Sets ``GRIP_PUBLISH_BACKEND`` to :class:`grip_views.testing.InMemoryPublisher`
     and yields :data:`grip_views.testing.outbox`, emptied before and after. Each
     item is what a proxy would receive: ``{"channel", "formats", "id"...}``
-    (``grip_views.testing.messages_on(channel, format)`` filters it).
+    (``grip_views.testing.messages_on(channel, format)`` filters it). Every
+    test publishes there already; this fixture hands over the list, and wins
+    over a ``settings.GRIP_PUBLISH_BACKEND`` set by a fixture it comes after.
     """
     from grip_views import testing
 
