@@ -583,16 +583,6 @@ class WebSocketView(GripView):
         (``None`` removes it); see :meth:`get_subscription_meta` for the open."""
         self.ws.set_subscription_meta(name, value)
 
-    def set_keep_alive(
-        self,
-        content: str | bytes | None,
-        interval: int = 20,
-        *,
-        message_type: KeepAliveType | None = None,
-    ) -> None:
-        """Replace the keep-alive of ``keep_alive`` (``None`` turns it off)."""
-        self.ws.keep_alive(content, interval, message_type=message_type)
-
     def set_session(self, session_id: str | None) -> None:
         """Tell the proxy which session this connection belongs to (Pushpin's
         ``session`` control message: for its session store and stats)."""

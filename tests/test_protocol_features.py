@@ -66,7 +66,7 @@ class Chat(WebSocketView):
             name, _, value = arg.partition("=")
             self.set_subscription_meta(name, value or None)
         elif verb == "ping-every":
-            self.set_keep_alive(b"hb", int(arg), message_type="ping")
+            self.ws.keep_alive(b"hb", int(arg), message_type="ping")
         elif verb == "bye":
             self.send("going")
             self.disconnect()
@@ -303,7 +303,7 @@ def test_set_subscription_meta_sets_or_removes_one_entry(grip_client):
     ]
 
 
-def test_set_keep_alive_replaces_the_keep_alive(grip_client):
+def test_ws_keep_alive_replaces_the_keep_alive_mid_connection(grip_client):
     reply = grip_client.websocket("/chat/", [text("ping-every 40")])
     assert reply.controls == [
         {"type": "keep-alive", "message-type": "ping", "content-bin": "aGI=", "timeout": 40}
