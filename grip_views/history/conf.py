@@ -61,19 +61,19 @@ class HistorySettings:
     def redis_url(self) -> str:
         """``GRIP_HISTORY_REDIS_URL``: where the Redis backend keeps events."""
         value = getattr(django_settings, "GRIP_HISTORY_REDIS_URL", "redis://127.0.0.1:6379/0")
-        if not isinstance(value, str) or not value.startswith(("redis://", "rediss://", "unix://")):
-            raise GripConfigurationError(
-                f"GRIP_HISTORY_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {value!r}"
-            )
-        return value
+        if isinstance(value, str) and value.startswith(("redis://", "rediss://", "unix://")):
+            return value
+        raise GripConfigurationError(
+            f"GRIP_HISTORY_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {value!r}"
+        )
 
     @property
     def redis_prefix(self) -> str:
         """``GRIP_HISTORY_REDIS_PREFIX``: put before every Redis key (``grip:``)."""
         value = getattr(django_settings, "GRIP_HISTORY_REDIS_PREFIX", "grip:")
-        if not isinstance(value, str):
-            raise GripConfigurationError(f"GRIP_HISTORY_REDIS_PREFIX must be a string, got {value!r}")
-        return value
+        if isinstance(value, str):
+            return value
+        raise GripConfigurationError(f"GRIP_HISTORY_REDIS_PREFIX must be a string, got {value!r}")
 
     @property
     def database(self) -> str | None:
