@@ -126,19 +126,11 @@ class GripLive:
         """Base WebSocket URL of the proxy, e.g. ``ws://127.0.0.1:PORT``."""
         return self.pushpin.ws_url
 
-    def publish(
-        self,
-        channel: str,
-        formats: Any,
-        id: str | None = None,
-        prev_id: str | None = None,
-        meta: dict[str, str] | None = None,
-        blocking: bool = True,
-    ) -> Any:
-        """Publish through ``grip_views.publish`` (so through ``GRIP_PROXIES``)."""
+    def publish(self, channel: str, formats: Any, **options: Any) -> Any:
+        """:func:`grip_views.publish` (so through ``GRIP_PROXIES``), with its options."""
         import grip_views
 
-        return grip_views.publish(channel, formats, id=id, prev_id=prev_id, meta=meta, blocking=blocking)
+        return grip_views.publish(channel, formats, **options)
 
     def unique_channel(self, prefix: str = "t") -> str:
         """A channel name no other test uses (Pushpin remembers ids per channel)."""

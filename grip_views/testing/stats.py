@@ -30,7 +30,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
 from typing import Any
 
 from ..pushpin.process import TEST_HOST, Pushpin
@@ -150,12 +149,7 @@ class PushpinStats:
     def __enter__(self) -> PushpinStats:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @property
