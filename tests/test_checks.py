@@ -37,6 +37,9 @@ def test_checks_are_registered_with_django():
         assert "grip_views.E003" in ids(checks.run_checks(tags=[checks.Tags.compatibility]))
 
 
+# The whole check framework runs: Django 6 checks the history model's JSONField
+# against the database.
+@pytest.mark.django_db
 def test_a_wrong_setting_stops_the_check_command_naming_it():
     with (
         override_settings(GRIP_PUBLISH_TIMEOUT="soon"),
@@ -132,6 +135,9 @@ def test_no_key_at_all_is_w001_naming_the_settings():
     assert "GRIP_PROXIES" in message.msg and "GRIP_URL" in message.msg
 
 
+# The whole check framework runs: Django 6 checks the history model's JSONField
+# against the database.
+@pytest.mark.django_db
 def test_security_warnings_are_deploy_checks_tagged_security():
     unsigned = [
         {"control_uri": "http://127.0.0.1:1", "key": "changeme"},
@@ -152,6 +158,9 @@ def test_security_warnings_do_not_depend_on_debug(debug):
         assert ids(check_security()) == ["grip_views.W001"]
 
 
+# The whole check framework runs: Django 6 checks the history model's JSONField
+# against the database.
+@pytest.mark.django_db
 def test_check_deploy_shows_the_security_warnings_and_check_does_not(capsys):
     with override_settings(GRIP_PROXIES=[{"control_uri": "http://127.0.0.1:1", "key": "changeme"}]):
         call_command("check")
@@ -160,6 +169,9 @@ def test_check_deploy_shows_the_security_warnings_and_check_does_not(capsys):
         assert "grip_views.W002" in capsys.readouterr().err
 
 
+# The whole check framework runs: Django 6 checks the history model's JSONField
+# against the database.
+@pytest.mark.django_db
 def test_errors_stay_errors_under_the_normal_check():
     with override_settings(GRIP_PROXIES=[{"verify_key": NOT_A_PEM}]):
         assert "grip_views.E007" in ids(checks.run_checks())

@@ -243,6 +243,9 @@ def test_public_key_objects_verify_and_refuse_the_hs256_confusion(ec_key):
 UNSIGNED_PROXY = [{"control_uri": "http://127.0.0.1:5561", "control_iss": "pushpin"}]
 
 
+# The whole check framework runs: Django 6 checks the history model's JSONField
+# against the database.
+@pytest.mark.django_db
 def test_no_key_warns_under_check_deploy_that_anyone_can_pose_as_the_proxy(settings):
     settings.GRIP_PROXIES = UNSIGNED_PROXY
     deploy = run_checks(include_deployment_checks=True)  # registered with Django
