@@ -1,13 +1,15 @@
-"""The worker of benchmark a1 for another grip_views tree (0.1 by default).
+"""A worker of benchmark a1: requests served by one grip_views tree (0.1, or this one).
 
 Two versions of one package cannot live in one process, so the bench starts
-this worker with the other tree first on ``sys.path``: its working directory
-is the directory holding that tree's ``grip_views`` (``python -m`` puts the
+a worker with the 0.1 tree first on ``sys.path``: its working directory is
+the directory holding that tree's ``grip_views`` (``python -m`` puts the
 working directory first) and the repository is on ``PYTHONPATH``, for
-``bench`` itself. It serves the same requests as the bench process, through
+``bench`` itself. An identical worker runs this tree's grip_views (working
+directory: the repository), so that before and after are measured in two
+alike processes. Each serves the same requests as the bench process, through
 the same code (bench/requests_inproc.py), one batch per question, so the bench
-interleaves it with its own variants. Nothing else runs meanwhile: the bench
-waits for the answer.
+interleaves them with its own variants. Nothing else runs meanwhile: the
+bench waits for the answer.
 
 Questions and answers are JSON lines: on stdin ``{"op": "call" | "batch",
 "variant", "case", "token" | "n"}``, on stdout the answer; the first line out
@@ -36,9 +38,9 @@ def main() -> int:
     from bench.requests_inproc import AsgiRunner, Variant, WsgiRunner
 
     variants = [Variant(s["key"], s["key"], s["prefix"], tuple(s["middleware"]), s["runner"]) for s in spec]
-    wsgi = WsgiRunner([v for v in variants if v.runner == "base"])
-    asgi = AsgiRunner([v for v in variants if v.runner == "base_asgi"])
-    runners = {v.key: wsgi if v.runner == "base" else asgi for v in variants}
+    wsgi = WsgiRunner([v for v in variants if not v.runner.endswith("asgi")])
+    asgi = AsgiRunner([v for v in variants if v.runner.endswith("asgi")])
+    runners = {v.key: asgi if v.runner.endswith("asgi") else wsgi for v in variants}
     token = PushpinToken(os.environ["BENCH_GRIP_KEY"])
     gc.collect()
     gc.freeze()  # as the bench process does

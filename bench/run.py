@@ -65,10 +65,9 @@ class Context:
             procs.warm_pushpin(pushpin, "/gv/stream/bench-warm-up/", b"[stream open]")
         return self.pushpins[name]
 
-    def inproc_worker(self, tree: Path, api: str, variants: list) -> procs.Worker:
-        """The in-process benchmark's worker importing grip_views from ``tree``."""
-        name = f"inproc-{tree.name}"
-        progress(f"starting the in-process worker for {tree.name} (API {api})")
+    def inproc_worker(self, name: str, tree: Path, api: str, variants: list) -> procs.Worker:
+        """An in-process benchmark's worker importing grip_views from ``tree``."""
+        progress(f"starting {name}: grip_views from {tree} (API {api})")
         spec = [
             {"key": v.key, "prefix": v.prefix, "middleware": list(v.middleware), "runner": v.runner}
             for v in variants
