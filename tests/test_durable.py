@@ -66,21 +66,27 @@ def test_durable_publish_refuses_an_id_of_its_own():
 
 
 def test_a_proxy_that_refuses_gets_retries_logged_and_the_events_stay_until_sent(settings, caplog):
+    import time
+
+    from grip_views.testing import outbox
+
     settings.GRIP_PUBLISH_BACKEND = "tests.test_durable.RefusingPublisher"
     settings.GRIP_OUTBOX_RETRY_MAX = 0.2
     caplog.set_level(logging.ERROR, "grip_views")
-    Events.publish_event("d4", "kept")
-    Events.publish_event("d4", "kept too")
-    assert get_history().unsent_channels() == ["d4"]
+    before = RefusingPublisher.calls
+    # Both stored in one transaction: the sender thread, which reads and
+    # retries on its own, never races a write of the test's (SQLite's shared
+    # in-memory test database answers a concurrent write "table is locked").
+    with transaction.atomic():
+        Events.publish_event("d4", "kept")
+        Events.publish_event("d4", "kept too")
+    deadline = time.monotonic() + 10
+    while RefusingPublisher.calls < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert RefusingPublisher.calls >= before + 3  # the first try after commit, then the sender's retries
     assert any("not accepted" in r.getMessage() and "retrying" in r.getMessage() for r in caplog.records)
-    calls = RefusingPublisher.calls
-    import time
-
-    time.sleep(0.8)
-    assert RefusingPublisher.calls > calls  # the sender thread kept trying
+    assert get_history().unsent_channels() == ["d4"]
     settings.GRIP_PUBLISH_BACKEND = "grip_views.testing.InMemoryPublisher"
-    from grip_views.testing import outbox
-
     assert get_sender().wait_idle(5)
     assert [i["id"] for i in outbox if i["channel"].endswith("d4")] == ["1", "2"]
     assert get_history().unsent_channels() == []
