@@ -553,7 +553,12 @@ class Pushpin:
                 ):
                     passed += 1
                 if passed == len(probes):
-                    return
+                    # Ready, but only once every service's PID is known: a
+                    # pidfile written after the read above would leave that
+                    # service out of what stop() ends by PID.
+                    self._children = self._read_pidfiles()
+                    if set(SERVICES) <= self._children.keys():
+                        return
             time.sleep(0.02)
 
     def _read_pidfiles(self) -> dict[str, int]:
