@@ -142,7 +142,14 @@ async def _run(ctx, res: Result) -> None:
         rss = _rss(daphne.pid)
         series.setdefault(name, []).append(rss)
         checks = await _check_level(
-            res, "daphne", level, held, failed, "ws", lambda text: _daphne_publish(daphne.url, "hold", text)
+            res,
+            "daphne",
+            level,
+            held,
+            failed,
+            "ws",
+            lambda text: _daphne_publish(daphne.url, "hold", text),
+            wait=DAPHNE_WAIT_S,
         )
         rows.append(["daphne + Channels", f"{level:,}", f"{rss / 2**20:.1f}", "-", checks])
     await clients.close_websockets(held)
@@ -190,13 +197,20 @@ def _gv_publish(channel: str, text: str, mode: str) -> None:
     grip_views.publish(channel, fmt)
 
 
+#: Channels' in-memory layer scans every channel on each receive(), so a group
+#: send to n sockets costs O(n²): at 5,000 sockets on a busy machine the
+#: fan-out took longer than 20 s, and a publish request timing out after 10 s
+#: had daphne kill it before any socket heard it (seen: 0 of 5,000).
+DAPHNE_WAIT_S = 90
+
+
 def _daphne_publish(url: str, channel: str, text: str) -> None:
     req = urllib.request.Request(f"{url}/publish/{channel}/", data=text.encode(), method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=DAPHNE_WAIT_S) as resp:
         resp.read()
 
 
-async def _check_level(res, who, level, held, failed, mode, publish) -> str:
+async def _check_level(res, who, level, held, failed, mode, publish, wait: float = 20) -> str:
     """All open, a sample echoes (WebSockets), one publish reaches everyone."""
     if level == 0:
         return "-"
@@ -222,7 +236,7 @@ async def _check_level(res, who, level, held, failed, mode, publish) -> str:
         publish(text)
 
         async def receive(ws):
-            return await asyncio.wait_for(ws.recv(), 20) == text
+            return await asyncio.wait_for(ws.recv(), wait) == text
 
         got = await asyncio.gather(*(receive(ws) for ws in held), return_exceptions=True)
         reached = sum(g is True for g in got)
