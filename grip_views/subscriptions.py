@@ -10,7 +10,6 @@ A WebSocket's later ``subscribe()`` goes through the same ``can_subscribe``.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -105,7 +104,9 @@ class SubscriptionMixin:
         ``async def`` hook returns a coroutine, which runs here on the event
         loop; on any other class it is a mistake, said as such.
         """
-        if not inspect.isawaitable(value):
+        # Most hooks return None or a plain value: answer those without
+        # inspect.isawaitable(), which costs ~0.5 µs a call (per message on a socket).
+        if value is None or not hasattr(type(value), "__await__"):
             return value
         if not self.async_hooks:
             name = getattr(value, "__qualname__", "a hook")
