@@ -257,6 +257,8 @@ def _import_setting(value: object, setting: str) -> Any:
 T = TypeVar("T")
 
 
+# Pays: bench a1c "settings", row stream (1.68x slower without it; 1.12x with the
+# verifier alone kept).
 class _CachedSetting(Generic[T]):
     """A :class:`GripSettings` property built once from the settings and kept
     until a setting changes (``clear_cache()``, on ``setting_changed``)."""

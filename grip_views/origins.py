@@ -48,6 +48,7 @@ def origin_allowed(request: HttpRequest, extra: Iterable[str] = ()) -> bool:
 
 
 _MAX_DECISIONS = 1024
+# Pays: bench a1c "origin", row ws_open (1.12x slower without it).
 _decisions: dict[tuple[object, ...], bool] = {}
 
 

@@ -105,6 +105,7 @@ class Channel:
         for f in self.filters:
             check_filter(f)
         # Holds are cached by their channels: hash each channel once, not per request.
+        # Not shown by a bench row (a1c "channel_hash", < 0.1 µs a call); kept as cheap.
         object.__setattr__(self, "_hash", hash((self.name, self.prev_id, tuple(self.filters))))
 
     def __hash__(self) -> int:
@@ -139,6 +140,7 @@ def unsupported_filters(filters: Iterable[str], features: frozenset[str]) -> lis
     return [f for f in filters if f"filter:{f}" not in features]
 
 
+# Pays: bench a1c "named_channel", row stream (1.056x slower without it).
 @functools.lru_cache(maxsize=4096)
 def _named_channel(name: str) -> Channel:
     # Channels are immutable: one checked object per name serves every request.
@@ -302,6 +304,7 @@ def make_hold(
         return _cached_hold.__wrapped__(*args)
 
 
+# Pays: bench a1c "cached_hold", rows stream and longpoll (1.11x / 1.10x slower without it).
 @functools.lru_cache(maxsize=1024)
 def _cached_hold(
     mode: Literal["stream", "response"],
@@ -329,6 +332,8 @@ def _cached_hold(
 
 def hold_headers(hold: Hold, prefix: str = "") -> list[tuple[str, str]]:
     """The ``Grip-*`` response headers for ``hold``, channel names prefixed once."""
+    # Not shown by a bench row (a1c "hold_headers", about 1.6 µs a call saved); it
+    # rides on make_hold's cache, which pays.
     cached = hold.__dict__.get("_headers")
     if cached is not None and cached[0] == prefix:
         return list(cached[1])

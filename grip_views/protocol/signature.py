@@ -168,6 +168,7 @@ class SignatureVerifier:
     def __init__(self, keys: Iterable[tuple[Any, str | None]], cache_size: int = CACHE_SIZE):
         self._keys = [(*algorithm_for_key(key), iss) for key, iss in keys]
         self._cache_size = cache_size
+        # Pays: bench a1c "token", row stream (1.28x slower without it).
         self._good: dict[str, float] = {}
         self._lock = threading.Lock()
 
