@@ -1,10 +1,11 @@
 """tests.settings for the durable end-to-end test (tests/e2e/test_durable_e2e.py): the
 durable views of tests.durable_urls under uvicorn behind a private Pushpin, with the
-history in a SQLite file (``GV_DURABLE_DB``) so it survives the server's SIGKILL."""
+history in a SQLite file (``GV_DURABLE_DB``) so it survives the server's SIGKILL. The
+proxy, key and publisher are those of tests.settings_asgi_e2e."""
 
 import os
 
-from tests.settings import *  # noqa: F403
+from tests.settings_asgi_e2e import *  # noqa: F403
 
 ROOT_URLCONF = "tests.durable_urls"
 DATABASES = {
@@ -15,15 +16,6 @@ DATABASES = {
         "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"},
     }
 }
-GRIP_PROXIES = [
-    {
-        "control_uri": os.environ["GRIP_E2E_PUBLISH_URL"],
-        "control_iss": "pushpin",
-        "key": os.environ["GRIP_E2E_KEY"],
-        "verify_iss": "pushpin",
-    }
-]
-GRIP_PUBLISH_BACKEND = "grip_views.publishing.HttpPublisher"
 GRIP_PUBLISH_TIMEOUT = 2
 GRIP_OUTBOX_RETRY_MAX = 0.5
 LOGGING = {

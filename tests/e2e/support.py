@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import queue
+import shutil
 import socket
 import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+import pytest
 
 
 def free_port() -> int:
@@ -15,6 +22,44 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def headless_chromium(profile: Path) -> Iterator[Any]:
+    """A Selenium-driven headless Chromium (Debian's chromium and chromium-driver),
+    with a fresh profile in ``profile``; quit on exit. Skipped when Chromium is
+    missing, except on CI (``CI=true``), where the test fails."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        message = "Chromium is not installed: apt-get install -y chromium chromium-driver"
+        if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        # This machine's network is closed: no QUIC, no background fetches.
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
 
 
 class StreamReader:

@@ -16,7 +16,8 @@ import pytest
 import requests
 import websocket
 
-from grip_views.pushpin import Pushpin, find_pushpin
+from grip_views.pushpin import Pushpin
+from grip_views.testing.pytest_plugin import require_pushpin
 from tests.e2e.support import StreamReader, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,10 +29,7 @@ pytestmark = pytest.mark.pushpin
 @pytest.fixture(scope="module")
 def asgi_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushpin]:
     """uvicorn serving tests.asgi behind its own Pushpin."""
-    if find_pushpin() is None:
-        if os.environ.get("CI") in ("true", "1"):
-            pytest.fail("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
-        pytest.skip("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
+    require_pushpin()
     port = free_port()
     pushpin = Pushpin(backend=f"127.0.0.1:{port}", sig_key=KEY)
     pushpin.start()

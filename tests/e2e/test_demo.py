@@ -4,7 +4,6 @@ clients, a headless browser, and the one-command runner."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,8 +17,9 @@ import pytest
 import requests
 import websocket
 
-from grip_views.pushpin import Pushpin, find_pushpin
-from tests.e2e.support import free_port
+from grip_views.pushpin import Pushpin
+from grip_views.testing.pytest_plugin import require_pushpin
+from tests.e2e.support import free_port, headless_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "demo-e2e-key-0123456789abcdef0123456789"
@@ -36,13 +36,6 @@ def _wait_http(url: str, timeout: float = 20.0) -> None:
         except requests.RequestException:
             time.sleep(0.1)
     raise AssertionError(f"{url} never answered")
-
-
-def _require_pushpin() -> None:
-    if find_pushpin() is None:
-        if os.environ.get("CI") in ("true", "1"):
-            pytest.fail("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
-        pytest.skip("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
 
 
 class DemoStack:
@@ -95,7 +88,7 @@ class DemoStack:
 @pytest.fixture(scope="module", params=["wsgi", "asgi"])
 def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
     """The demo behind Pushpin, served by runserver (WSGI) and by uvicorn (ASGI)."""
-    _require_pushpin()
+    require_pushpin()
     stack = DemoStack(tmp_path_factory.mktemp("demo"), server=request.param)
     try:
         stack.start()
@@ -185,41 +178,11 @@ def test_the_api_answers_json_that_is_not_utf8_with_a_400_through_pushpin(demo: 
     assert form.status_code == 415
 
 
-def _chromium() -> tuple[str, str]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (chromium and driver):
-        message = "Chromium is not installed: apt-get install -y chromium chromium-driver"
-        if os.environ.get("CI") in ("true", "1"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return chromium, driver
-
-
 def test_live_page_shows_published_events_and_chat_in_a_browser(demo: DemoStack, tmp_path: Path) -> None:
-    chromium, driver_path = _chromium()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
+    with headless_chromium(tmp_path / "profile") as browser:
         browser.get(f"{demo.url}/")
         wait = WebDriverWait(browser, 20)
         wait.until(lambda b: b.find_element(By.ID, "sse-state").text == "open")
@@ -235,12 +198,10 @@ def test_live_page_shows_published_events_and_chat_in_a_browser(demo: DemoStack,
         wait.until(lambda b: "event from python" in b.find_element(By.ID, "events").text)
         wait.until(lambda b: "broadcast from python" in b.find_element(By.ID, "chat").text)
         browser.save_screenshot(str(tmp_path / "live.png"))
-    finally:
-        browser.quit()
 
 
 def test_one_command_runner_starts_both_and_stops_both_on_ctrl_c(tmp_path: Path) -> None:
-    _require_pushpin()
+    require_pushpin()
     port, django_port, publish_port = free_port(), free_port(), free_port()
     env = {**os.environ, "DEMO_DB": str(tmp_path / "db.sqlite3"), "PYTHONUNBUFFERED": "1"}
     runner = subprocess.Popen(

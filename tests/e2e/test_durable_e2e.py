@@ -32,7 +32,8 @@ import pytest
 import requests
 import websocket
 
-from grip_views.pushpin import Pushpin, find_pushpin
+from grip_views.pushpin import Pushpin
+from grip_views.testing.pytest_plugin import require_pushpin
 from tests.e2e.support import free_port
 
 pytestmark = pytest.mark.pushpin
@@ -120,10 +121,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if find_pushpin() is None:
-        if os.environ.get("CI") in ("true", "1"):
-            pytest.fail("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
-        pytest.skip("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
+    require_pushpin()
     s = Stack(tmp_path_factory.mktemp("durable"))
     s.pushpin.start()
     try:

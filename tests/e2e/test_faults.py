@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import time
 from collections.abc import Iterator
@@ -22,7 +21,8 @@ import websocket
 from gripcontrol import HttpStreamFormat, WebSocketMessageFormat
 
 from grip_views import PublishError, flush, get_publisher, publish
-from grip_views.pushpin import Pushpin, find_pushpin
+from grip_views.pushpin import Pushpin
+from grip_views.testing.pytest_plugin import require_pushpin
 from tests.e2e.support import StreamReader, free_port
 
 pytestmark = pytest.mark.pushpin
@@ -87,10 +87,7 @@ class Clients:
 @pytest.fixture
 def own_proxy(live_server, settings) -> Iterator[Pushpin]:
     """A private Pushpin on fixed ports, wired into the settings with a real HTTP publisher."""
-    if find_pushpin() is None:
-        if os.environ.get("CI") in ("true", "1"):
-            pytest.fail("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
-        pytest.skip("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
+    require_pushpin()
     proxy = Pushpin(
         _backend(live_server), sig_key=KEY, http_port=free_port(), publish_port=free_port()
     ).start()

@@ -31,13 +31,13 @@ from pubcontrol import Item
 
 import grip_views.pushpin.process as harness
 from grip_views.pushpin import (
-    INSTALL_COMMAND,
     Pushpin,
     PushpinError,
     PushpinNotInstalled,
     find_pushpin,
     install_pushpin,
 )
+from grip_views.testing.pytest_plugin import require_pushpin
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -153,8 +153,7 @@ class GripHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def _pushpin_installed() -> None:
-    if find_pushpin() is None:
-        pytest.skip(f"Pushpin is not installed: {INSTALL_COMMAND}")
+    require_pushpin()
 
 
 @pytest.fixture(scope="module")

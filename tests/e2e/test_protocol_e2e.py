@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -26,8 +25,8 @@ from django.urls import path
 from gripcontrol import HttpResponseFormat, HttpStreamFormat
 
 from grip_views import Hold, publish, set_hold
-from grip_views.pushpin import Pushpin, find_pushpin
-from grip_views.testing.pytest_plugin import SIG_ISS, SIG_KEY
+from grip_views.pushpin import Pushpin
+from grip_views.testing.pytest_plugin import SIG_ISS, SIG_KEY, require_pushpin
 from tests.e2e.support import StreamReader, free_port
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.pushpin]
@@ -156,11 +155,7 @@ def test_publishing_to_a_grip_url_with_credentials_reaches_subscribers(grip_live
 @pytest.fixture(scope="module")
 def es256_proxy(live_server, tmp_path_factory) -> Iterator[tuple[Pushpin, ec.EllipticCurvePrivateKey]]:
     """A private Pushpin that signs Grip-Sig with ES256, as Fastly Fanout does."""
-    executable = find_pushpin()
-    if executable is None:
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
-        pytest.skip("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
+    executable = require_pushpin()
     key = ec.generate_private_key(ec.SECP256R1())
     key_file = tmp_path_factory.mktemp("es256") / "sig-key.pem"
     key_file.write_bytes(

@@ -21,10 +21,10 @@ from django.views.decorators.csrf import csrf_exempt
 from gripcontrol import HttpResponseFormat, HttpStreamFormat, WebSocketMessageFormat
 
 from grip_views import EventStreamView, GripLongPollView, GripStreamView, WebSocketView, publish
-from grip_views.pushpin import Pushpin, find_pushpin
+from grip_views.pushpin import Pushpin
 from grip_views.pushpin.process import TEST_HOST
 from grip_views.testing import outbox
-from grip_views.testing.pytest_plugin import SIG_ISS, SIG_KEY, _close_stats, _stats_of
+from grip_views.testing.pytest_plugin import SIG_ISS, SIG_KEY, _close_stats, _stats_of, require_pushpin
 from tests.e2e.support import StreamReader
 
 pytestmark = pytest.mark.urls(__name__)
@@ -200,8 +200,7 @@ def test_wait_subscribed_times_out_naming_the_channel_and_what_pushpin_holds(gri
 
 @pytest.mark.pushpin
 def test_the_stats_reader_follows_a_restarted_pushpin():
-    if find_pushpin() is None:
-        pytest.skip("Pushpin is not installed")
+    require_pushpin()
     pushpin = Pushpin(sig_key=SIG_KEY, sig_iss=SIG_ISS).start()  # no backend: the test handler suffices
     try:
         first, error = _stats_of(pushpin)
