@@ -43,6 +43,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 __all__ = [
+    "CLIENT_BUFFER_SIZE",
+    "CLIENT_MAXCONN",
     "INSTALL_COMMAND",
     "Pushpin",
     "PushpinError",
@@ -66,6 +68,14 @@ SERVICES = ("condure", "zurl", "pushpin-proxy", "pushpin-handler")
 READY_HOST = "pushpin-ready.grip-views.invalid"
 TEST_HOST = "pushpin-test.grip-views.invalid"
 
+#: Pushpin ships 8192: two such buffers per client connection in condure. A
+#: request whose header block does not fit is reset with no answer (no 431, the
+#: app never sees it), so this bounds the request headers a client may send.
+CLIENT_BUFFER_SIZE = 4096
+#: Pushpin ships 50000; condure reserves memory for that many connections
+#: whether they come or not (about 21 MiB more at start than 10000).
+CLIENT_MAXCONN = 10000
+
 _LOG_TAIL_LINES = 40
 _START_ATTEMPTS = 5
 # ZeroMQ ipc:// endpoints are Unix sockets, whose paths may not exceed 107 bytes;
@@ -87,6 +97,10 @@ rundir={rundir}
 services={services}
 http_port=127.0.0.1:{http_port}
 logdir={logdir}
+# Memory (measured in bench/pushpin_memory.py): condure keeps two buffers of
+# client_buffer_size per connection, and reserves room for client_maxconn.
+client_buffer_size={client_buffer_size}
+client_maxconn={client_maxconn}
 
 [proxy]
 routesfile={routesfile}
@@ -185,6 +199,11 @@ class Pushpin:
     ``workdir`` holds the config, ``run/`` and ``pushpin.log``; without it a
     temporary directory is used and removed by ``stop()`` unless
     ``keep_workdir`` is true.
+
+    ``client_buffer_size`` and ``client_maxconn`` are Pushpin's settings of the
+    same names, tuned for memory (:data:`CLIENT_BUFFER_SIZE`,
+    :data:`CLIENT_MAXCONN`): raise the buffer if clients send request headers
+    (cookies, mostly) of more than 4 KiB, which Pushpin resets unanswered.
     """
 
     def __init__(
@@ -196,6 +215,8 @@ class Pushpin:
         sig_iss: str = "pushpin",
         message_rate: int = 100000,
         message_hwm: int = 100000,
+        client_buffer_size: int = CLIENT_BUFFER_SIZE,
+        client_maxconn: int = CLIENT_MAXCONN,
         http_port: int | None = None,
         publish_port: int | None = None,
         workdir: str | os.PathLike[str] | None = None,
@@ -214,6 +235,10 @@ class Pushpin:
         self._key_bytes, self._config_key = _split_key(sig_key)
         self.message_rate = int(message_rate)
         self.message_hwm = int(message_hwm)
+        self.client_buffer_size = int(client_buffer_size)
+        self.client_maxconn = int(client_maxconn)
+        if self.client_buffer_size < 1024 or self.client_maxconn < 1:
+            raise ValueError("client_buffer_size must be at least 1024 and client_maxconn at least 1")
         self.loglevel = loglevel
         self.executable = executable
         self.keep_workdir = keep_workdir
@@ -465,6 +490,8 @@ class Pushpin:
             publish_port=self.publish_port,
             message_rate=self.message_rate,
             message_hwm=self.message_hwm,
+            client_buffer_size=self.client_buffer_size,
+            client_maxconn=self.client_maxconn,
         )
         (self._workdir / "pushpin.conf").write_text(config)
 
@@ -904,6 +931,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         help="a routes-file line (repeatable); replaces the default",
     )
+    parser.add_argument(
+        "--client-buffer-size",
+        type=int,
+        default=CLIENT_BUFFER_SIZE,
+        help="bytes per client buffer, two per connection; bounds a request's headers (default %(default)s)",
+    )
+    parser.add_argument(
+        "--client-maxconn",
+        type=int,
+        default=CLIENT_MAXCONN,
+        help="most client connections at once (default %(default)s)",
+    )
     parser.add_argument("--loglevel", type=int, help="Pushpin log level (3 shows all traffic)")
     parser.add_argument("--workdir", help="keep config and logs here instead of a temporary directory")
     args = parser.parse_args(argv)
@@ -925,6 +964,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         publish_port=args.publish_port,
         workdir=args.workdir,
         loglevel=args.loglevel,
+        client_buffer_size=args.client_buffer_size,
+        client_maxconn=args.client_maxconn,
     )
     try:
         pushpin.start()

@@ -31,6 +31,7 @@ from pubcontrol import Item
 
 import grip_views.pushpin.process as harness
 from grip_views.pushpin import (
+    CLIENT_BUFFER_SIZE,
     Pushpin,
     PushpinError,
     PushpinNotInstalled,
@@ -333,6 +334,22 @@ def test_websocket_handshake_through_the_same_route(proxy: Pushpin, backend: Bac
     assert opens[0].method == "POST"
     assert opens[0].headers["Content-Type"] == WS_EVENTS
     assert opens[0].headers.get("Connection-Id")
+
+
+@needs_pushpin
+def test_request_headers_must_fit_the_client_buffer(proxy: Pushpin, backend: Backend) -> None:
+    """The tuned client_buffer_size (4 KiB) bounds a request's header block: one
+    that fits passes, one that does not is reset unanswered, as the docs say."""
+    assert proxy.client_buffer_size == CLIENT_BUFFER_SIZE == 4096
+    config = (proxy.workdir / "pushpin.conf").read_text()
+    assert "client_buffer_size=4096\n" in config and "client_maxconn=10000\n" in config
+    path = f"/{unique('cookie')}"
+    fits = requests.get(f"{proxy.url}{path}", headers={"Cookie": "a=" + "x" * 3000}, timeout=10)
+    assert fits.status_code == 200
+    assert len(backend.requests_to(path)) == 1
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{proxy.url}{path}", headers={"Cookie": "a=" + "x" * 5000}, timeout=10)
+    assert len(backend.requests_to(path)) == 1
 
 
 @needs_pushpin
