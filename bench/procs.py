@@ -267,8 +267,9 @@ def cpu_ns(pid: int) -> int:
 # ---- Pushpin --------------------------------------------------------------
 
 
-def start_pushpin(routes: list[str], sig_key: str, message_rate: int, workdir: Path, name: str):
-    """A private Pushpin (grip_views.pushpin) with the given routes lines.
+def start_pushpin(routes: list[str], sig_key: str, message_rate: int, workdir: Path, name: str, **options):
+    """A private Pushpin (grip_views.pushpin) with the given routes lines and
+    other options of grip_views.pushpin.Pushpin.
 
     Its log and config stay in workdir/name for the report's readers."""
     from grip_views.pushpin import Pushpin
@@ -282,6 +283,7 @@ def start_pushpin(routes: list[str], sig_key: str, message_rate: int, workdir: P
         message_rate=message_rate,
         workdir=str(where),
         keep_workdir=True,
+        **options,
     )
     pushpin.start(timeout=30)
     return pushpin

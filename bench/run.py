@@ -22,8 +22,8 @@ from bench import procs
 from bench.common import Result, machine_info, progress
 from bench.requests_inproc import BASE_COMMIT
 
-BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "latency", "hold"]
-NEEDS_SERVERS = {"proxy", "publish", "latency", "hold"}
+BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "latency", "hold", "pmem"]
+NEEDS_SERVERS = {"proxy", "publish", "latency", "hold", "pmem"}
 BUDGET_S = 15 * 60
 
 
@@ -54,10 +54,12 @@ class Context:
             self.started.append({"name": name, "pids": [server.pid, *procs.children(server.pid)]})
         return self.servers[name]
 
-    def pushpin(self, name: str, routes: list[str], message_rate: int = 100000):
+    def pushpin(self, name: str, routes: list[str], message_rate: int = 100000, **options):
         if name not in self.pushpins:
-            progress(f"starting Pushpin {name} (message_rate={message_rate})")
-            pushpin = procs.start_pushpin(routes, self.key, message_rate, self.logdir, f"pushpin-{name}")
+            progress(f"starting Pushpin {name} (message_rate={message_rate}) {options or ''}")
+            pushpin = procs.start_pushpin(
+                routes, self.key, message_rate, self.logdir, f"pushpin-{name}", **options
+            )
             self.pushpins[name] = pushpin
             self.started.append(
                 {"name": f"pushpin-{name}", "pids": [pushpin.pid, *pushpin.child_pids.values()]}
@@ -231,4 +233,5 @@ _MODULES = {
     "publish": "publishing",
     "latency": "latency",
     "hold": "holding",
+    "pmem": "pushpin_memory",
 }
