@@ -142,15 +142,24 @@ class Worker(Child):
         super().stop(timeout)
 
 
+#: gunicorn's worker classes the bench runs: sync closes every connection after
+#: one request; gthread keeps Pushpin's connections alive between requests.
+GUNICORN_WORKER_CLASSES = {
+    "gunicorn": ["--worker-class", "sync"],
+    "gthread": ["--worker-class", "gthread", "--threads", "4", "--keep-alive", "75"],
+}
+
+
 class Server(Child):
-    """A bench Django server (gunicorn sync worker, or daphne) on loopback."""
+    """A bench Django server on loopback: gunicorn with one sync or gthread
+    worker, uvicorn (one process, ASGI), or daphne."""
 
     def __init__(self, name: str, kind: str, settings: str, logdir: Path, env_extra: dict):
         self.port = free_port()
         self.kind = kind
-        if kind == "gunicorn":
-            # one sync worker, so its RSS and CPU are the server's; a large
-            # listen backlog so the proxy, not the server, limits bursts
+        if kind in GUNICORN_WORKER_CLASSES:
+            # one worker, so its RSS and CPU are the server's; a large listen
+            # backlog so the proxy, not the server, limits bursts
             argv = [
                 sys.executable,
                 "-m",
@@ -159,8 +168,7 @@ class Server(Child):
                 f"127.0.0.1:{self.port}",
                 "--workers",
                 "1",
-                "--worker-class",
-                "sync",
+                *GUNICORN_WORKER_CLASSES[kind],
                 "--backlog",
                 "4096",
                 "--timeout",
@@ -168,6 +176,22 @@ class Server(Child):
                 "--log-level",
                 "warning",
                 "bench.apps.wsgi:application",
+            ]
+        elif kind == "uvicorn":
+            argv = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--backlog",
+                "4096",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "bench.apps.asgi:application",
             ]
         elif kind == "daphne":
             argv = [
@@ -194,8 +218,8 @@ class Server(Child):
         return f"127.0.0.1:{self.port}"
 
     def request_pid(self) -> int:
-        """The process that runs Django: gunicorn's worker, or daphne itself."""
-        if self.kind == "daphne":
+        """The process that runs Django: gunicorn's worker, or uvicorn or daphne itself."""
+        if self.kind in ("daphne", "uvicorn"):
             return self.pid
         kids = children(self.pid)
         if len(kids) != 1:

@@ -22,8 +22,8 @@ from bench import procs
 from bench.common import Result, machine_info, progress
 from bench.requests_inproc import BASE_COMMIT
 
-BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "latency", "hold", "pmem"]
-NEEDS_SERVERS = {"proxy", "publish", "latency", "hold", "pmem"}
+BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "latency", "hold", "pmem", "servers"]
+NEEDS_SERVERS = {"proxy", "publish", "latency", "hold", "pmem", "servers"}
 BUDGET_S = 15 * 60
 
 
@@ -234,4 +234,5 @@ _MODULES = {
     "latency": "latency",
     "hold": "holding",
     "pmem": "pushpin_memory",
+    "servers": "servers",
 }
