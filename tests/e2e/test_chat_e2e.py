@@ -15,8 +15,10 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from grip_views.testing.pytest_plugin import require_pushpin
 from grip_views.testing.stats import PushpinStats
-from tests.e2e.test_demo import DemoStack, _chromium, _require_pushpin
+from tests.e2e.support import headless_chromium
+from tests.e2e.test_demo import DemoStack
 
 pytestmark = pytest.mark.pushpin
 
@@ -53,7 +55,7 @@ def say(ws: ClientConnection, text: str) -> None:
 @pytest.fixture(scope="module")
 def chat_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoStack, PushpinStats]]:
     """The demo as shipped (runserver, DEBUG off) behind its own Pushpin, for this module."""
-    _require_pushpin()
+    require_pushpin()
     stack = DemoStack(tmp_path_factory.mktemp("chat"))
     try:
         stack.start()
@@ -127,21 +129,10 @@ def test_bad_input_gets_a_reason_through_pushpin(chat: Chat) -> None:
 
 
 def test_two_pages_chat_in_a_browser(chat: Chat, tmp_path: Path) -> None:
-    chromium, driver_path = _chromium()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.add_argument("--no-first-run")
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    browser = webdriver.Chrome(service=Service(driver_path), options=options)
     room = a_room()
-    wait = WebDriverWait(browser, 20)
 
     def text_of(element_id: str) -> str:
         return str(browser.find_element(By.ID, element_id).text)
@@ -153,7 +144,8 @@ def test_two_pages_chat_in_a_browser(chat: Chat, tmp_path: Path) -> None:
         wait.until(lambda _: text_of("state") == f"joined as {name}")
         chat.stats.wait_subscribed(f"chat-{room}", 10, subscribers=subscribers, mode="ws")
 
-    try:
+    with headless_chromium(tmp_path / "profile") as browser:
+        wait = WebDriverWait(browser, 20)
         join("ann", 1)
         ann = browser.current_window_handle
         browser.switch_to.new_window("window")
@@ -175,5 +167,3 @@ def test_two_pages_chat_in_a_browser(chat: Chat, tmp_path: Path) -> None:
         browser.switch_to.window(ann)
         wait.until(lambda _: text_of("log").endswith("bob left"))
         assert text_of("log").splitlines() == ["ann joined", "bob joined", "bob: hello", "bob left"]
-    finally:
-        browser.quit()
