@@ -148,6 +148,7 @@ grip_views demo is running (Ctrl-C stops it).
   WebSocket echo: {pushpin.ws_url}/echo/
       broadcast: curl -d data=hi {base}/broadcast/
   SSE event:     curl -d data=hi {base}/events/
+  Chat room:     {base}/chat/lobby/ (open it in two tabs)
   DRF API:       curl -N -H "Accept: text/event-stream" {base}/api/todos/
       change:    curl -u demo:demo -H "Content-Type: application/json" \\
                       -d '{{"title": "milk"}}' {base}/api/todos/

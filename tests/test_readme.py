@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.rst"
 #: The sections whose code is the demo's.
-SECTIONS = ["Quickstart", "A complete example"]
+SECTIONS = ["Quickstart", "A chat room", "A complete example"]
 
 _HEADING = re.compile(r"^(\S.*)\n([-=~^]+)$", re.MULTILINE)
 _FILE_MARKER = re.compile(r"^# (demo/\S+\.py)$")
@@ -107,6 +107,8 @@ def test_readme_code_is_the_demos_code_verbatim(title: str, path: str, code: lis
 def test_every_section_names_the_demo_files_it_shows() -> None:
     shown = {(title, path) for title, path, _ in SNIPPETS}
     assert ("Quickstart", "demo/demo/views.py") in shown
+    assert ("A chat room", "demo/demo/chat.py") in shown
+    assert ("A chat room", "demo/demo/urls.py") in shown
     assert ("A complete example", "demo/demo_api/views.py") in shown
 
 

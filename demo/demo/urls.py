@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import live, views
+from . import chat, live, views
 
 urlpatterns = [
     path("", live.LivePage.as_view(), name="live"),
@@ -9,4 +9,6 @@ urlpatterns = [
     path("broadcast/", views.broadcast),
     path("events/", live.EventsView.as_view()),
     path("api/", include("demo_api.urls")),
+    path("chat/<slug:room>/", chat.ChatPage.as_view()),
+    path("chat/<slug:room>/socket/", chat.ChatRoom.as_view()),
 ]
