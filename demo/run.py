@@ -2,6 +2,12 @@
 """Run the grip_views demo: Pushpin in front of Django's dev server, one command.
 
     python demo/run.py [--port 7999] [--django-port 8000] [--publish-port 5561]
+                       [--server runserver|gunicorn|uvicorn]
+
+``--server``: Django's development server by default; ``gunicorn`` (one
+gthread worker, keeping Pushpin's connections alive: the README's
+recommendation for production) or ``uvicorn`` (ASGI) serve it as a deployment
+would.
 
 Installs what is missing (the package itself with pip; Pushpin with apt-get
 when run as root on Debian/Ubuntu, otherwise it prints the exact command),
@@ -57,6 +63,50 @@ def ensure_python_packages() -> None:
         sys.exit(f"Still missing after pip install: {', '.join(still)}; install them for {sys.executable}")
 
 
+#: How --server runs Django (from the demo folder, on 127.0.0.1:PORT), and the
+#: module each needs.
+SERVERS = {
+    "runserver": (
+        None,
+        lambda port: [str(HERE / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"],
+    ),
+    "gunicorn": (
+        "gunicorn",
+        lambda port: [
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "--keep-alive",
+            "75",
+            "demo.wsgi:application",
+        ],
+    ),
+    "uvicorn": (
+        "uvicorn",
+        lambda port: ["-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "demo.asgi:application"],
+    ),
+}
+
+
+def ensure_server(server: str) -> None:
+    """pip-installs the server's package if it is missing, at the version the tests pin."""
+    module = SERVERS[server][0]
+    if module is None or not missing_modules([module]):
+        return
+    print(f"Installing {module} with pip ...", flush=True)
+    pins = ROOT / "requirements" / "constraints.txt"
+    constraints = ["-c", str(pins)] if pins.is_file() else []
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *constraints, module], check=True)
+    importlib.invalidate_caches()
+
+
 def ensure_pushpin() -> None:
     from grip_views.pushpin import PushpinNotInstalled, find_pushpin, install_pushpin
 
@@ -93,10 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--publish-port", type=int, default=5561, help="Pushpin's publish port (default 5561)"
     )
+    parser.add_argument(
+        "--server",
+        choices=list(SERVERS),
+        default="runserver",
+        help="what serves Django behind Pushpin (default runserver, for development)",
+    )
     args = parser.parse_args(argv)
 
     sys.path[:0] = [str(HERE), str(ROOT)]
     ensure_python_packages()
+    ensure_server(args.server)
     ensure_pushpin()
     from grip_views.pushpin import Pushpin
 
@@ -107,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         "GRIP_URL": f"http://127.0.0.1:{args.publish_port}/?iss=pushpin&key={key}",
         "PYTHONUNBUFFERED": "1",
         "DJANGO_SETTINGS_MODULE": "demo.settings",
+        # gunicorn and uvicorn import demo.wsgi / demo.asgi and grip_views from here
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     manage = [sys.executable, str(HERE / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], check=True, env=env)
@@ -117,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         http_port=args.port,
         publish_port=args.publish_port,
     )
-    django = subprocess.Popen([*manage, "runserver", f"127.0.0.1:{args.django_port}", "--noreload"], env=env)
+    django = subprocess.Popen([sys.executable, *SERVERS[args.server][1](args.django_port)], env=env, cwd=HERE)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -152,7 +211,7 @@ grip_views demo is running (Ctrl-C stops it).
   DRF API:       curl -N -H "Accept: text/event-stream" {base}/api/todos/
       change:    curl -u demo:demo -H "Content-Type: application/json" \\
                       -d '{{"title": "milk"}}' {base}/api/todos/
-  Pushpin publish endpoint: {pushpin.publish_url}   Django itself: http://127.0.0.1:{args.django_port}/
+  Pushpin publish endpoint: {pushpin.publish_url}   Django ({args.server}): http://127.0.0.1:{args.django_port}/
 """,
             flush=True,
         )

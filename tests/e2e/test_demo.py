@@ -3,7 +3,9 @@ clients, a headless browser, and the one-command runner."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -19,7 +21,7 @@ import websocket
 
 from grip_views.pushpin import Pushpin
 from grip_views.testing.pytest_plugin import require_pushpin
-from tests.e2e.support import free_port, headless_chromium
+from tests.e2e.support import StreamReader, free_port, headless_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "demo-e2e-key-0123456789abcdef0123456789"
@@ -200,7 +202,8 @@ def test_live_page_shows_published_events_and_chat_in_a_browser(demo: DemoStack,
         browser.save_screenshot(str(tmp_path / "live.png"))
 
 
-def test_one_command_runner_starts_both_and_stops_both_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", ["runserver", "gunicorn", "uvicorn"])
+def test_one_command_runner_starts_both_and_stops_both_on_ctrl_c(server: str, tmp_path: Path) -> None:
     require_pushpin()
     port, django_port, publish_port = free_port(), free_port(), free_port()
     env = {**os.environ, "DEMO_DB": str(tmp_path / "db.sqlite3"), "PYTHONUNBUFFERED": "1"}
@@ -211,6 +214,7 @@ def test_one_command_runner_starts_both_and_stops_both_on_ctrl_c(tmp_path: Path)
             f"--port={port}",
             f"--django-port={django_port}",
             f"--publish-port={publish_port}",
+            f"--server={server}",
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -219,16 +223,30 @@ def test_one_command_runner_starts_both_and_stops_both_on_ctrl_c(tmp_path: Path)
     output = b""
     try:
         deadline = time.monotonic() + 40
-        while b"Ctrl-C stops it" not in output and time.monotonic() < deadline:
+        while b"Pushpin publish endpoint" not in output and time.monotonic() < deadline:
             line = runner.stdout.readline()  # type: ignore[union-attr]
             if not line:
                 break
             output += line
         assert b"Ctrl-C stops it" in output, output.decode(errors="replace")
-        response = requests.get(f"http://127.0.0.1:{port}/stream/", stream=True, timeout=10)
-        assert response.status_code == 200
-        assert next(response.iter_lines()) == b"[stream open]"
-        response.close()
+        assert f"Django ({server})".encode() in output
+        stream = StreamReader(f"http://127.0.0.1:{port}/stream/")
+        try:
+            assert stream.status == 200
+            assert stream.next() == b"[stream open]"
+            # Pushpin subscribes the stream just after it answers: publish until it arrives.
+            got = None
+            for _ in range(20):
+                published = requests.post(
+                    f"http://127.0.0.1:{port}/stream/", data={"data": server}, timeout=10
+                )
+                assert published.status_code == 200, published.text
+                with contextlib.suppress(queue.Empty):
+                    got = stream.next(timeout=1)
+                    break
+            assert got == server.encode()
+        finally:
+            stream.close()
     finally:
         runner.send_signal(signal.SIGINT)
         runner.wait(20)
