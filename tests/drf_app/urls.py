@@ -12,6 +12,8 @@ else:
 
     router = SimpleRouter()
     router.register("todos", views.TodoViewSet)
+    router.register("durable-todos", views.DurableTodoViewSet, basename="durable-todo")
+    router.register("racing-todos", views.RacingTodoViewSet, basename="racing-todo")
 
     urlpatterns = [
         *router.urls,
