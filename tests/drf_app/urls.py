@@ -25,4 +25,5 @@ else:
         path("feed/", views.Feed.as_view()),
         path("inbox/", views.Inbox.as_view()),
         path("ws/todos/", views.TodoSocket.as_view()),
+        path("ws/durable-todos/", views.DurableTodoSocket.as_view()),
     ]

@@ -172,3 +172,9 @@ class RacingTodoViewSet(DurableTodoViewSet):
                 todo = Todo.objects.create(title=title)
                 self.publish_change(todo, "created")
         return response
+
+
+class DurableTodoSocket(TodoSocket):
+    """A listener that stays subscribed to the durable list's JSON channel."""
+
+    channels = ["durable.todo"]
