@@ -365,8 +365,9 @@ class GripLongPollView(GripView):
     timeout: ClassVar[int] = 55
     #: The body sent on timeout, unless :meth:`on_timeout` is overridden.
     timeout_body: ClassVar[str | bytes] = ""
-    #: Publishes are stored and sent until accepted, and ``?after=<id>`` is
-    #: answered at once with what was missed (see :meth:`on_missed`).
+    #: Publishes are stored and sent until accepted, ``?after=<id>`` is
+    #: answered at once with what was missed (see :meth:`on_missed`), and a
+    #: hold carries ``prev-id``: the id its answer was built at.
     durable: ClassVar[bool] = False
     after_param: ClassVar[str] = "after"
 

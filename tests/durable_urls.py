@@ -6,7 +6,7 @@ import json
 
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
-from django.urls import path
+from django.urls import include, path
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 
@@ -126,6 +126,18 @@ class BoardSocket(BoardMixin, JsonWebSocketView):
     pass
 
 
+@csrf_exempt
+def api_token(request, name):
+    """POST: a user ``name`` with an API token for tests/drf_app's views; its header value."""
+    from django.contrib.auth.models import User
+
+    from tests.drf_app.models import ApiToken
+
+    user = User.objects.create(username=name)
+    ApiToken.objects.create(key=f"token-{name}", user=user)
+    return HttpResponse(f"Token token-{name}")
+
+
 def outbox_state(request):
     """What this process has not sent yet (the end-to-end tests wait for nothing unsent)."""
     return JsonResponse({"unsent": get_history().unsent_channels(), "retrying": get_sender().pending()})
@@ -138,6 +150,8 @@ urlpatterns = [
     path("room/<str:channel>/", Room.as_view()),
     path("both/<str:channel>/", publish_both),
     path("outbox/", outbox_state),
+    path("api-token/<str:name>/", api_token),
+    path("api/", include("tests.drf_app.urls")),
     path("board/<str:channel>/", BoardEvents.as_view()),
     path("racing-board/<str:channel>/", RacingBoardEvents.as_view()),
     path("board-poll/<str:channel>/", BoardPoll.as_view()),
