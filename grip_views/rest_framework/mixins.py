@@ -538,6 +538,11 @@ class PublishChangesMixin(GripMixin):
     ``publish_on_commit`` (the default) nothing is sent before the transaction
     commits, and nothing if it rolls back.
 
+    With ``durable = True`` each rendering is stored in the history, in the
+    change's transaction (the default ``perform_*`` open one), and sent after
+    the commit with ids; ``publish_on_commit`` and ``publish_blocking`` do not
+    apply (a durable publish is always after the commit and retried).
+
     Overriding ``perform_create()`` without calling ``super()`` (to pass
     ``serializer.save(owner=...)``)? Call ``self.publish_change(instance,
     "created")`` after saving; a create, update or destroy that published
