@@ -4,9 +4,15 @@
   ``?last_event_id=`` on a first connection) gets every missed event in the
   first body, then a reliable hold: ``prev-id`` is the last id sent, and a
   signed next link that Pushpin fetches (with ``Grip-Last``) when it sees a gap.
-* ``GripLongPollView``: ``?after=<id>`` is answered at once with what was missed.
+* ``GripLongPollView``: ``?after=<id>`` is answered at once with what was
+  missed, else held with ``prev-id`` set to that id.
 * ``WebSocketView``: ``?last_id=<id>`` on connect; the missed messages are sent
   in the answer to the handshake, before anything live.
+
+A client that comes without a last id gets the view's snapshot
+(:meth:`~grip_views.views.GripView.get_snapshot`) at version V, the channel's
+last id, and is held from V: see :func:`read_snapshot` for why nothing
+published in between is lost.
 
 Authorization (``on_open``, ``channels_for``, ``can_subscribe``) runs before
 any replay. A next link is signed with Django's signing (``SECRET_KEY``) over
@@ -24,17 +30,25 @@ from urllib.parse import quote
 
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase
 
 from .exceptions import RejectConnection
 from .history import Replay, get_history, parse_event_id
-from .protocol.instructions import Channel, make_hold
+from .protocol.instructions import Channel, Hold, make_hold
 from .protocol.sse import format_event
 
 if TYPE_CHECKING:
-    from .views import EventStreamView, GripLongPollView, WebSocketView
+    from .views import EventStreamView, GripLongPollView, GripView, WebSocketView
 
-__all__ = ["NEXT_PARAM", "next_link_for", "read_next_token"]
+__all__ = [
+    "NEXT_PARAM",
+    "next_link_for",
+    "read_next_token",
+    "read_snapshot",
+    "reliable_hold",
+    "replay_stream",
+    "stream_content",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,33 +96,96 @@ def _client_id(value: str | None, what: str) -> int | None:
     return parsed
 
 
+# --------------------------------------------------------------------- snapshots
+def read_snapshot(view: GripView, channels: tuple[Channel, ...]) -> tuple[int, Any]:
+    """The channel's version V (its last id), then the view's snapshot (None: it has none).
+
+    The order is the guarantee. V is read first, the state after it: every
+    event with an id up to V was committed before V could be read (the
+    database store hands out a channel's ids under its row lock, so they
+    commit in id order; the Redis store appends after the commit), so a state
+    read later has it. A change committed while the state is read may be in
+    it too, and it still comes after the snapshot, with an id above V: a
+    duplicate at worst, never a gap. Read the other way round, a change
+    committed in between would be in neither. (A state read from a database
+    snapshot taken *before* V, in a REPEATABLE READ transaction opened
+    earlier, would break this; the same transaction on the same database as
+    the store, or Django's autocommit, keeps it.)
+    """
+    version = get_history().last_id(channels[0].name) if len(channels) == 1 else None
+    state = view.awaited(view.get_snapshot())
+    if state is not None and version is None:
+        _one_channel(view, channels)  # raises: a snapshot's version is one channel's
+    return version or 0, state
+
+
+# --------------------------------------------------------------------- streams
+def stream_content(replay: Replay) -> tuple[str, int]:
+    """The stream content of a replay's events, and the last id it covers."""
+    parts = [event.formats().get("http-stream", {}).get("content", "") for event in replay.events]
+    return "".join(parts), (replay.events[-1].id if replay.events else replay.after)
+
+
+def replay_stream(request: HttpRequest, token: str) -> tuple[str, Replay]:
+    """A next link's request: its channel, and what was published after its
+    ``Grip-Last`` id. Raises RejectConnection (a 4xx) for a forged or stale
+    link, or one without ``Grip-Last``."""
+    channel = read_next_token(token, request.path)
+    last = request.grip.last.get(channel)  # type: ignore[attr-defined]
+    after = _client_id(last, "Grip-Last's last-id") if last is not None else None
+    if after is None:
+        raise RejectConnection("A next link request needs Grip-Last with the channel's last-id.", status=400)
+    return channel, get_history().read(channel, after)
+
+
+def reliable_hold(
+    channel: Channel,
+    prev_id: int,
+    path: str,
+    *,
+    keep_alive: str | bytes | None,
+    keep_alive_interval: int,
+    link_timeout: int,
+    status: int | None = None,
+) -> Hold:
+    """A stream hold from ``prev_id`` with a signed next link, so the proxy
+    fetches what it missed after that id (see :func:`replay_stream`)."""
+    return make_hold(
+        "stream",
+        (Channel(channel.name, prev_id=str(prev_id), filters=channel.filters),),
+        keep_alive=keep_alive,
+        keep_alive_interval=keep_alive_interval,
+        next_link=next_link_for(path, channel.name),
+        next_link_timeout=link_timeout,
+        status=status,
+    )
+
+
 # --------------------------------------------------------------------- Server-Sent Events
 def _sse_replay(view: EventStreamView, replay: Replay) -> tuple[str, int]:
     """The missed events as SSE text, and the last id it covers."""
-    if replay.reset:
-        logger.info(
-            "grip_views: %s: last id %d of %r is not in the history (last %d): reset",
-            type(view).__qualname__,
-            replay.after,
-            replay.channel,
-            replay.last_id,
-        )
-        data = {"last_id": str(replay.last_id), "reason": "events since your last id are no longer kept"}
-        return format_event(data, event=view.reset_event, id=str(replay.last_id)), replay.last_id
-    parts = [event.formats().get("http-stream", {}).get("content", "") for event in replay.events]
-    last = replay.events[-1].id if replay.events else replay.after
-    return "".join(parts), last
+    if not replay.reset:
+        return stream_content(replay)
+    logger.info(
+        "grip_views: %s: last id %d of %r is not in the history (last %d): reset",
+        type(view).__qualname__,
+        replay.after,
+        replay.channel,
+        replay.last_id,
+    )
+    data = {"last_id": str(replay.last_id), "reason": "events since your last id are no longer kept"}
+    return format_event(data, event=view.reset_event, id=str(replay.last_id)), replay.last_id
 
 
-def _stream_hold(view: EventStreamView, channel: str, prev_id: int) -> Any:
+def _stream_hold(view: EventStreamView, channel: Channel, prev_id: int) -> Hold:
     timeout = view.next_link_timeout if view.next_link_timeout is not None else view.resume_link_timeout
-    return make_hold(
-        "stream",
-        (Channel(channel, prev_id=str(prev_id)),),
+    return reliable_hold(
+        channel,
+        prev_id,
+        view.request.path,
         keep_alive=view.get_keep_alive(),
         keep_alive_interval=view.keep_alive_interval,
-        next_link=next_link_for(view.request.path, channel),
-        next_link_timeout=timeout,
+        link_timeout=timeout,
         status=view.status if view.status != 200 else None,
     )
 
@@ -124,33 +201,31 @@ def durable_stream(view: EventStreamView) -> HttpResponseBase:
     token = request.GET.get(NEXT_PARAM)
     if token is not None:
         # Pushpin recovering a gap, or checking after the link's timeout.
-        channel = read_next_token(token, request.path)
-        last = view.grip.last.get(channel)
-        after = _client_id(last, "Grip-Last's last-id") if last is not None else None
-        if after is None:
-            raise RejectConnection(
-                "A next link request needs Grip-Last with the channel's last-id.", status=400
-            )
-        body, sent = _sse_replay(view, store.read(channel, after))
+        name, replay = replay_stream(request, token)
+        body, sent = _sse_replay(view, replay)
         response = view.as_response(body)
-        set_hold(response, _stream_hold(view, channel, sent))
+        set_hold(response, _stream_hold(view, Channel(name), sent))
         return response
 
     response = view.as_response(view.awaited(view.on_open()))
     if response.status_code not in (200, view.status):
         return response  # refused: no channels, no replay, no hold
-    channel = _one_channel(view, view.get_channels()).name
+    channels = view.get_channels()
+    channel = _one_channel(view, channels)
     after = _client_id(request.META.get("HTTP_LAST_EVENT_ID"), "Last-Event-ID")
     if after is None:
         after = _client_id(request.GET.get(view.last_event_id_param), view.last_event_id_param)
     if after is None:
-        # An event with an id and no data: EventSource keeps it as its lastEventId
-        # without firing anything, so a client that reconnects before its first event
-        # still sends Last-Event-ID and gets what was published while it was away.
-        sent = store.last_id(channel)
-        body = _id_only_event(sent)
+        sent, state = read_snapshot(view, channels)
+        if state is None:
+            # An event with an id and no data: EventSource keeps it as its lastEventId
+            # without firing anything, so a client that reconnects before its first event
+            # still sends Last-Event-ID and gets what was published while it was away.
+            body = _id_only_event(sent)
+        else:
+            body = format_event(state, event=view.snapshot_event, id=str(sent))
     else:
-        body, sent = _sse_replay(view, store.read(channel, after))
+        body, sent = _sse_replay(view, store.read(channel.name, after))
     if body:
         response.content = response.content + body.encode()  # type: ignore[attr-defined]
     set_hold(response, _stream_hold(view, channel, sent))
@@ -163,22 +238,39 @@ def _id_only_event(event_id: int) -> str:
 
 
 # --------------------------------------------------------------------- long-polling
-def missed_poll(view: GripLongPollView, channels: tuple[Channel, ...]) -> Any:
-    """A durable long-poll's answer to ``?after=``: what was missed, a reset, or None (hold)."""
+def durable_poll(view: GripLongPollView, channels: tuple[Channel, ...]) -> HttpResponseBase:
+    """A durable long-poll's answer: what was missed after ``?after=``, a reset,
+    the snapshot (no ``?after=``, and :meth:`~GripView.get_snapshot` has one),
+    or a hold from the last id the answer was built at.
+
+    The hold carries ``prev-id``: an event published between reading the
+    history and the proxy subscribing makes the proxy request this view
+    again at once (its last id for the channel differs), instead of the
+    client waiting for the timeout.
+    """
+    from .http import set_hold
+
+    channel = _one_channel(view, channels)
     after = _client_id(view.request.GET.get(view.after_param), view.after_param)
     if after is None:
-        return None
-    channel = _one_channel(view, channels).name
-    replay = get_history().read(channel, after)
-    if replay.reset:
-        return view.on_missed([], replay.last_id, reset=True)
-    if not replay.events:
-        return None
-    missed = []
-    for event in replay.events:
-        body = event.formats().get("http-response", {}).get("body", "")
-        missed.append({"id": str(event.id), "body": body})
-    return view.on_missed(missed, replay.events[-1].id, reset=False)
+        after, state = read_snapshot(view, channels)
+        if state is not None:
+            return view.as_response(view.on_snapshot(state, after))
+    else:
+        replay = get_history().read(channel.name, after)
+        if replay.reset:
+            return view.as_response(view.on_missed([], replay.last_id, reset=True))
+        if replay.events:
+            missed = []
+            for event in replay.events:
+                body = event.formats().get("http-response", {}).get("body", "")
+                missed.append({"id": str(event.id), "body": body})
+            return view.as_response(view.on_missed(missed, replay.events[-1].id, reset=False))
+    response = view.as_response(view.awaited(view.on_timeout()))
+    held = (Channel(channel.name, prev_id=str(after), filters=channel.filters),)
+    meta = view.get_subscription_meta() or None
+    set_hold(response, make_hold("response", held, timeout=view.get_timeout(), meta=meta))
+    return response
 
 
 def missed_json(events: list[dict[str, str]], last_id: int, reset: bool) -> str:
@@ -189,11 +281,21 @@ def missed_json(events: list[dict[str, str]], last_id: int, reset: bool) -> str:
 
 
 # --------------------------------------------------------------------- WebSockets
-def missed_messages(view: WebSocketView, channels: tuple[Channel, ...]) -> list[str]:
-    """A durable socket's missed messages for ``?last_id=`` (before it is accepted)."""
+def first_messages(view: WebSocketView, channels: tuple[Channel, ...]) -> list[str]:
+    """A durable socket's first messages (before it is accepted): what it missed
+    after ``?last_id=``, a reset, or, on a first connection, the snapshot as
+    ``{"id": "<V>", "event": snapshot_event, "data": state}``."""
     after = _client_id(view.request.GET.get(view.last_id_param), view.last_id_param)
     if after is None:
-        return []
+        from .views import GripView
+
+        if type(view).get_snapshot is GripView.get_snapshot:
+            return []  # no snapshot: no version to read (a stream's hold needs one anyway)
+        version, state = read_snapshot(view, channels)
+        if state is None:
+            return []
+        snapshot = {"id": str(version), "event": view.snapshot_event, "data": state}
+        return [json.dumps(snapshot, separators=(",", ":"))]
     channel = _one_channel(view, channels).name
     replay = get_history().read(channel, after)
     if replay.reset:

@@ -13,6 +13,7 @@ one order::
                                or prepare: first body, greetings, self.meta
     channels_for()             the channels (named by what on_open may have set)
     can_subscribe(channel)     for each; one denied channel is a 403
+    get_snapshot()             durable, no last id: the state at version V
     -> the hold (stream, long-poll) or accept + subscribe (WebSocket)
     on_message(message) ...    WebSocket: each message, then
     on_close(code)             its end (None: the client vanished)
@@ -148,6 +149,33 @@ class GripView(SubscriptionMixin, View):
             return value
         return HttpResponse(b"" if value is None else value, content_type=self.content_type)
 
+    def get_snapshot(self) -> Any:
+        """The current state, sent first to a client that comes without a last
+        id, at version V; then it is held from V (durable views only).
+
+        None (the default): no snapshot. Runs after :meth:`on_open` and
+        :meth:`channels_for` (one channel), once V, the channel's last id, was
+        read: so every change published up to V is in the state, and every
+        one after V reaches the client after the snapshot. A change committed
+        while the state is read may be in it and arrive as well: a duplicate,
+        never a miss (apply changes idempotently, e.g. keyed by the object).
+        An ``EventStreamView`` sends it as the event ``snapshot_event`` with
+        ``id: V``, a ``WebSocketView`` as ``{"id": V, "event": snapshot_event,
+        "data": state}`` before anything live, a ``GripLongPollView`` answers
+        :meth:`~GripLongPollView.on_snapshot` at once. Values that are not a
+        string are sent as JSON. See the README's "Snapshot, then changes".
+        """
+        return None
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        if not getattr(cls, "durable", False) and cls.get_snapshot is not GripView.get_snapshot:
+            raise ImproperlyConfigured(
+                f"{cls.__qualname__} defines get_snapshot() but is not durable: a snapshot's version "
+                "is its channel's last id in the history. Set durable = True (and publish durably)."
+            )
+        return super().as_view(**initkwargs)
+
     def get_subscription_meta(self) -> Mapping[str, str]:
         """This client's subscription meta; ``subscription_meta`` by default.
 
@@ -281,6 +309,8 @@ class EventStreamView(GripStreamView):
     reset_event: ClassVar[str] = "reset"
     last_event_id_param: ClassVar[str] = "last_event_id"
     resume_link_timeout: ClassVar[int] = 5
+    #: With ``durable``: the event name of :meth:`get_snapshot`'s state.
+    snapshot_event: ClassVar[str | None] = "snapshot"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not self.durable:
@@ -335,8 +365,9 @@ class GripLongPollView(GripView):
     timeout: ClassVar[int] = 55
     #: The body sent on timeout, unless :meth:`on_timeout` is overridden.
     timeout_body: ClassVar[str | bytes] = ""
-    #: Publishes are stored and sent until accepted, and ``?after=<id>`` is
-    #: answered at once with what was missed (see :meth:`on_missed`).
+    #: Publishes are stored and sent until accepted, ``?after=<id>`` is
+    #: answered at once with what was missed (see :meth:`on_missed`), and a
+    #: hold carries ``prev-id``: the id its answer was built at.
     durable: ClassVar[bool] = False
     after_param: ClassVar[str] = "after"
 
@@ -365,15 +396,22 @@ class GripLongPollView(GripView):
 
         return HttpResponse(missed_json(events, last_id, reset), content_type="application/json")
 
+    def on_snapshot(self, state: Any, last_id: int) -> Any:
+        """A durable poll's answer without ``?after=`` when :meth:`get_snapshot` has
+        a state: JSON ``{"last_id": "<V>", "snapshot": state}``; the client
+        then polls with ``?after=<V>``."""
+        body = json.dumps({"last_id": str(last_id), "snapshot": state}, separators=(",", ":"))
+        return HttpResponse(body, content_type="application/json")
+
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         now = self.awaited(self.on_open())
         if isinstance(now, HttpResponseBase) and not 200 <= now.status_code < 300:
             return now  # refused: no channels, no hold
         channels = self.get_channels()
-        if now is None and self.durable:
-            from .resume import missed_poll
+        if now is None and self.durable and channels:
+            from .resume import durable_poll
 
-            now = missed_poll(self, channels)
+            return durable_poll(self, channels)
         if now is not None:
             return self.as_response(now)
         response = self.as_response(self.awaited(self.on_timeout()))
@@ -438,6 +476,7 @@ class WebSocketView(GripView):
     durable: ClassVar[bool] = False
     last_id_param: ClassVar[str] = "last_id"
     reset_event: ClassVar[str] = "reset"
+    snapshot_event: ClassVar[str] = "snapshot"
 
     def get_allowed_origins(self) -> Sequence[str]:
         """Extra page origins allowed to open this socket (see :mod:`grip_views.origins`)."""
@@ -769,9 +808,9 @@ class WebSocketView(GripView):
             )
         missed: list[str] = []
         if self.durable:
-            from .resume import missed_messages
+            from .resume import first_messages
 
-            missed = missed_messages(self, channels)
+            missed = first_messages(self, channels)
         self._connect(ctx)
         ctx.accept(ctx.subprotocol)
         for channel in channels:

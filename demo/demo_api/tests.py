@@ -42,10 +42,10 @@ class TodoApiTests(TestCase):
         todo = response.json()
         self.assertEqual((todo["title"], todo["author"]), ("café", "demo"))
         body = response.content.decode()
-        # An EventSource on the list hears an event; a long-poll on it gets [todo].
+        # An EventSource on the list hears an event (durable: with its id); a long-poll on it gets [todo].
         self.assertEqual(
             messages_on("demo_api.todo@event-stream", "http-stream"),
-            [{"content": f"event: created\ndata: {body}\n\n"}],
+            [{"content": f"id: 1\nevent: created\ndata: {body}\n\n"}],
         )
         self.assertEqual(messages_on("demo_api.todo", "http-response")[0]["body"], f"[{body}]")
 

@@ -28,6 +28,7 @@ class TodoViewSet(PublishChangesMixin, EventStreamMixin, GripLongPollMixin, view
     # JSON only: a body that is not UTF-8 is a 400, where the form parsers would read it as U+FFFD.
     parser_classes = [JSONParser]
     version_field = "version"  # what ?after=<version> compares with
+    durable = True  # first answers built at a version and held from it; changes published with ids
 
     def perform_create(self, serializer):
         # Saves with the author instead of calling super(), so it publishes the change itself.

@@ -6,31 +6,57 @@ through the same :meth:`~grip_views.subscriptions.SubscriptionMixin.get_channels
 policy the plain views use; ``finalize_response()`` attaches the hold, only to
 a successful response; ``perform_create``/``perform_update``/``perform_destroy``
 publish the change. Hooks take only their payload and read ``self.request``.
+
+With ``durable = True`` the first answer is a snapshot at version V: V, the
+hold channel's last id in the history, is read in ``initial()``, before the
+view's own query runs, and the hold is from V (``prev-id``), so a change
+committed between the query and the proxy's subscription still reaches the
+client (see :func:`grip_views.resume.read_snapshot`); changes are published
+durably, with ids.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import models
+from django.db import models, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import exceptions
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ..exceptions import ChannelDenied, InvalidChannel
-from ..http import set_hold
+from ..exceptions import ChannelDenied, InvalidChannel, RejectConnection
+from ..http import refusal_response, set_hold
 from ..protocol.instructions import Channel, ChannelLike, Hold
 from ..protocol.sse import format_comment
+from ..resume import NEXT_PARAM
 from ..subscriptions import SubscriptionMixin
 from .publishing import publish_data, renderer_channel
 from .renderers import EventStreamRenderer, is_holdable, stream_separator
 
 logger = logging.getLogger(__name__)
+
+_warned: set[type] = set()
+
+
+def _warn_unversioned(cls: type) -> None:
+    """Once per class: a long-poll held without a version can miss a change."""
+    if cls in _warned:
+        return
+    _warned.add(cls)
+    logger.warning(
+        "grip_views: %s holds long-polls without a version (durable = False): a change made between "
+        "its query and the proxy's subscription is missed while another client waits on the channel "
+        "(the client gets the timeout answer). Set durable = True, with changes published durably.",
+        cls.__qualname__,
+    )
+
 
 #: The ``perform_*`` hook each changing action runs, by viewset action or by method.
 _PERFORM_HOOKS = {
@@ -81,10 +107,18 @@ class GripMixin(SubscriptionMixin, _ViewBase):
 
     request: Request
 
+    #: Hold from the version the answer was built at, and publish changes
+    #: durably (stored in the history, sent with ids): nothing published
+    #: between the view's query and the proxy's subscription is lost.
+    #: Everything published to the view's channels must then be durable.
+    durable: ClassVar[bool] = False
+
     #: ``"stream"`` or ``"response"`` while this request is to be held, else None.
     grip_hold_mode: str | None = None
     #: The authorized channels of this request's hold, for its renderer.
     grip_channels: tuple[Channel, ...] = ()
+    #: Durable: the hold channel's last id, read before the view's query.
+    grip_version: int | None = None
 
     # -- renderers -------------------------------------------------------------
     def get_renderers(self) -> list[BaseRenderer]:
@@ -181,6 +215,30 @@ class GripMixin(SubscriptionMixin, _ViewBase):
         renderer = request.accepted_renderer
         self.grip_hold_mode = mode
         self.grip_channels = tuple(renderer_channel(c, renderer) for c in channels)
+        if self.durable and self.grip_channels:
+            self.grip_version = self._read_version()
+
+    def _read_version(self) -> int:
+        """The hold channel's last id: read here, before the handler's query, so
+        the answer has every change up to it (see "Snapshot, then changes")."""
+        from ..durable import get_sender
+        from ..history import get_history
+
+        if len(self.grip_channels) != 1:
+            raise ImproperlyConfigured(
+                f"{type(self).__qualname__} is durable, so it holds from one channel's last id: "
+                f"channels_for() must return exactly one channel, not {len(self.grip_channels)}."
+            )
+        get_sender().sweep_once()  # a process's first durable request sends what a dead one left
+        return get_history().last_id(self.grip_channels[0].name)
+
+    def _versioned_channels(self) -> tuple[Channel, ...]:
+        """The hold's channels, from ``grip_version`` when durable."""
+        if self.grip_version is None:
+            return self.grip_channels
+        return tuple(
+            Channel(c.name, prev_id=str(self.grip_version), filters=c.filters) for c in self.grip_channels
+        )
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -238,6 +296,49 @@ class GripStreamMixin(GripMixin):
     #: SSE streams always get an SSE comment.
     keep_alive: ClassVar[str | bytes | None] = None
     keep_alive_interval: ClassVar[int] = 20
+    #: Durable: how often (seconds) the proxy asks for what a stream missed
+    #: while it is idle; short closes the race of a publish with a reconnect.
+    next_link_timeout: ClassVar[int] = 5
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        token = request.GET.get(NEXT_PARAM) if self.durable else None
+        if token is None:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
+        # The proxy fetching a durable stream's next link: it sends no client
+        # credentials, the link is signed for its channel by the request that
+        # passed DRF's checks, so it is answered here, before DRF's initial().
+        return self.next_link_response(token)
+
+    def next_link_response(self, token: str) -> HttpResponseBase:
+        """What a durable stream missed after the proxy's ``Grip-Last`` id, held
+        again from the last one; a stream the history cannot repair is ended,
+        so its client reconnects and gets a fresh snapshot."""
+        from ..resume import reliable_hold, replay_stream, stream_content
+
+        try:
+            channel, replay = replay_stream(self.request, token)
+        except RejectConnection as exc:
+            return refusal_response(exc)
+        if replay.reset:
+            logger.info(
+                "grip_views: %s: %r cannot be repaired from the history: ended",
+                type(self).__qualname__,
+                channel,
+            )
+            return HttpResponse(b"")
+        body, sent = stream_content(replay)
+        response = HttpResponse(body)
+        renderer = self._renderer_of(channel)
+        hold = reliable_hold(
+            Channel(channel),
+            sent,
+            self.request.path,
+            keep_alive=self._keep_alive_for(renderer),
+            keep_alive_interval=self.keep_alive_interval,
+            link_timeout=self.next_link_timeout,
+        )
+        set_hold(response, hold)
+        return response
 
     def get_hold_mode(self) -> str | None:
         fmt = getattr(self.request.accepted_renderer, "format", None)
@@ -248,9 +349,21 @@ class GripStreamMixin(GripMixin):
     def get_keep_alive(self) -> str | bytes | None:
         """Keep-alive data for this stream: an SSE comment for an event stream,
         else ``keep_alive``."""
-        if isinstance(self.request.accepted_renderer, EventStreamRenderer):
+        return self._keep_alive_for(self.request.accepted_renderer)
+
+    def _keep_alive_for(self, renderer: BaseRenderer | None) -> str | bytes | None:
+        if isinstance(renderer, EventStreamRenderer):
             return format_comment()
         return self.keep_alive
+
+    def _renderer_of(self, channel: str) -> BaseRenderer | None:
+        """The hold renderer whose representations ``channel`` carries (see renderer_channel)."""
+        renderers = self.get_hold_renderers()
+        for renderer in renderers:
+            fmt = getattr(renderer, "format", None) or "json"
+            if fmt != "json" and channel.endswith(f"@{fmt}"):
+                return renderer
+        return next((r for r in renderers if (getattr(r, "format", None) or "json") == "json"), None)
 
     def get_initial_event(self) -> str | None:
         """The SSE event name of the first answer; ``initial_event`` by default."""
@@ -260,6 +373,8 @@ class GripStreamMixin(GripMixin):
         context = super().get_renderer_context()
         if self.grip_hold_mode == "stream":
             context["sse_event"] = self.get_initial_event()
+            if self.grip_version is not None:
+                context["sse_id"] = str(self.grip_version)  # the snapshot's version
         return context
 
     def get_hold(self, response: Response) -> Hold | None:
@@ -268,6 +383,17 @@ class GripStreamMixin(GripMixin):
         separator = stream_separator(self.request.accepted_renderer)
         if separator:
             response.add_post_render_callback(_append(separator))
+        if self.grip_version is not None:
+            from ..resume import reliable_hold
+
+            return reliable_hold(
+                self.grip_channels[0],
+                self.grip_version,
+                self.request.path,
+                keep_alive=self.get_keep_alive(),
+                keep_alive_interval=self.keep_alive_interval,
+                link_timeout=self.next_link_timeout,
+            )
         return Hold(
             "stream",
             self.grip_channels,
@@ -372,7 +498,11 @@ class GripLongPollMixin(GripMixin):
     def get_hold(self, response: Response) -> Hold | None:
         if self.grip_hold_mode != "response":
             return super().get_hold(response)
-        return Hold("response", self.grip_channels, timeout=self.get_timeout())
+        if self.grip_version is None:
+            _warn_unversioned(type(self))
+        # Durable: from the version the answer was built at. A change published
+        # before the proxy subscribes makes it request this view again at once.
+        return Hold("response", self._versioned_channels(), timeout=self.get_timeout())
 
     # -- generic views ------------------------------------------------------------
     def filter_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
@@ -408,6 +538,11 @@ class PublishChangesMixin(GripMixin):
     ``publish_on_commit`` (the default) nothing is sent before the transaction
     commits, and nothing if it rolls back.
 
+    With ``durable = True`` each rendering is stored in the history, in the
+    change's transaction (the default ``perform_*`` open one), and sent after
+    the commit with ids; ``publish_on_commit`` and ``publish_blocking`` do not
+    apply (a durable publish is always after the commit and retried).
+
     Overriding ``perform_create()`` without calling ``super()`` (to pass
     ``serializer.save(owner=...)``)? Call ``self.publish_change(instance,
     "created")`` after saving; a create, update or destroy that published
@@ -423,19 +558,26 @@ class PublishChangesMixin(GripMixin):
     _grip_published: bool = False
 
     def perform_create(self, serializer: Any) -> None:
-        super().perform_create(serializer)  # type: ignore[misc]
-        self.publish_change(serializer.instance, "created", serializer.data)
+        with self._change_transaction():
+            super().perform_create(serializer)  # type: ignore[misc]
+            self.publish_change(serializer.instance, "created", serializer.data)
 
     def perform_update(self, serializer: Any) -> None:
-        super().perform_update(serializer)  # type: ignore[misc]
-        self.publish_change(serializer.instance, "updated", serializer.data)
+        with self._change_transaction():
+            super().perform_update(serializer)  # type: ignore[misc]
+            self.publish_change(serializer.instance, "updated", serializer.data)
 
     def perform_destroy(self, instance: Any) -> None:
         # Serialized and named first: the primary key is gone afterwards.
         data = self.get_serializer(instance).data
         object_channel = self.object_channel(getattr(instance, self.lookup_field))
-        super().perform_destroy(instance)  # type: ignore[misc]
-        self._publish_change(data, "deleted", object_channel)
+        with self._change_transaction():
+            super().perform_destroy(instance)  # type: ignore[misc]
+            self._publish_change(data, "deleted", object_channel)
+
+    def _change_transaction(self) -> Any:
+        """Durable: the change and its events commit together (the outbox)."""
+        return transaction.atomic() if self.durable else contextlib.nullcontext()
 
     def publish_change(self, instance: Any, event: str, data: Any = None) -> None:
         """Publish ``instance`` (or its already serialized ``data``) as ``event``."""
@@ -459,7 +601,11 @@ class PublishChangesMixin(GripMixin):
 
     def _publish_change(self, data: Any, event: str, object_channel: str) -> None:
         self._grip_published = True
-        options = {"on_commit": self.publish_on_commit, "blocking": self.publish_blocking, "event": event}
+        options: dict[str, Any] = {"event": event}
+        if self.durable:
+            options["durable"] = True  # stored now, sent after the commit, with ids
+        else:
+            options.update(on_commit=self.publish_on_commit, blocking=self.publish_blocking)
         if event == "deleted":
             # A list long-poll is answered with a list: a deletion does not wake it.
             self.publish_data(self.list_channel(), data, response=None, **options)

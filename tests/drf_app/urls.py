@@ -12,6 +12,8 @@ else:
 
     router = SimpleRouter()
     router.register("todos", views.TodoViewSet)
+    router.register("durable-todos", views.DurableTodoViewSet, basename="durable-todo")
+    router.register("racing-todos", views.RacingTodoViewSet, basename="racing-todo")
 
     urlpatterns = [
         *router.urls,
@@ -23,4 +25,5 @@ else:
         path("feed/", views.Feed.as_view()),
         path("inbox/", views.Inbox.as_view()),
         path("ws/todos/", views.TodoSocket.as_view()),
+        path("ws/durable-todos/", views.DurableTodoSocket.as_view()),
     ]

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import transaction
 from rest_framework import permissions, viewsets
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
 from rest_framework.generics import ListAPIView, ListCreateAPIView, RetrieveAPIView
@@ -144,3 +145,36 @@ class TodoSocket(JsonWebSocketAPIView):
     def on_message(self, message):
         # self.request.data parses the WebSocket-events body: no 415.
         self.send_json({"you": self.request.user.username, "events": len(self.request.data), "echo": message})
+
+
+class DurableTodoViewSet(TodoViewSet):
+    """Durable: a stream's first answer and a long-poll's are built at the version
+    they hold from, and changes are published with ids (tests/test_snapshot.py)."""
+
+    durable = True
+
+    def list_channel(self):
+        return "durable.todo"  # not the channel of TodoViewSet's non-durable publishes
+
+
+class RacingTodoViewSet(DurableTodoViewSet):
+    """Makes one change (``?race=<title>``, once per title) after its list query ran
+    and before the proxy holds the answer: issue 17's lost long-poll change."""
+
+    raced: set[str] = set()
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        title = request.query_params.get("race")
+        if title and title not in self.raced:
+            self.raced.add(title)
+            with transaction.atomic():
+                todo = Todo.objects.create(title=title)
+                self.publish_change(todo, "created")
+        return response
+
+
+class DurableTodoSocket(TodoSocket):
+    """A listener that stays subscribed to the durable list's JSON channel."""
+
+    channels = ["durable.todo"]
