@@ -8,6 +8,7 @@ security warnings are.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -140,6 +141,30 @@ def _check_proxy_setup() -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+@register(Tags.compatibility)
+def check_zmq(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Proxies reached over ZeroMQ (``control_zmq_*`` in GRIP_PROXIES) can be published to."""
+    try:
+        proxies = [p for p in grip_settings.proxies if p.zmq_endpoint is not None]
+    except GripConfigurationError:
+        return []  # check_settings reports it
+    if not proxies:
+        return []
+    if importlib.util.find_spec("zmq") is None:
+        key = {p.source: k for p in proxies for k, _ in [p.zmq_endpoint or ("", "")]}
+        return [
+            Error(
+                f"{', '.join(f'{s}[{k!r}]' for s, k in key.items())}: publishing over ZeroMQ "
+                "needs pyzmq, which is not installed.",
+                hint="pip install 'grip-views[zmq]'",
+                id="grip_views.E013",
+            )
+        ]
+    from .zmq.checks import check_zmq_proxies
+
+    return check_zmq_proxies(proxies)
 
 
 @register(Tags.security, deploy=True)

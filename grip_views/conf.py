@@ -31,7 +31,10 @@ from django.utils.module_loading import import_string
 from .exceptions import GripConfigurationError, InvalidVerifyKey
 from .protocol.signature import SignatureVerifier, algorithm_for_key, is_public_key
 
-PROXY_KEYS = frozenset({"control_uri", "control_iss", "key", "verify_iss", "verify_key"})
+#: Where a ZeroMQ publisher sends to a proxy (see :mod:`grip_views.zmq`): a
+#: PUSH to its PULL, a PUB connected to its SUB, or a PUB its SUB connects to.
+ZMQ_KEYS = ("control_zmq_push_uri", "control_zmq_pub_uri", "control_zmq_pub_bind")
+PROXY_KEYS = frozenset({"control_uri", "control_iss", "key", "verify_iss", "verify_key", *ZMQ_KEYS})
 PUBLISH_SERVER_KEYS = frozenset({"uri", "control_uri", "iss", "control_iss", "key"})
 #: How GRIP_URL names the keys of a proxy, for error messages.
 _GRIP_URL_PARAMS = {
@@ -59,6 +62,21 @@ class Proxy:
     password: str | None = None
     #: The setting this proxy came from (``GRIP_PROXIES[0]``, ``GRIP_URL``...).
     source: str = dataclasses.field(default="", compare=False)
+    #: ZeroMQ endpoints (``grip_views.zmq.ZmqPublisher`` publishes to them):
+    #: the proxy's ``push_in_spec``; its bound ``push_in_sub_specs``; or the
+    #: address the app's PUB socket binds for proxies with ``push_in_sub_connect``.
+    zmq_push_uri: str | None = None
+    zmq_pub_uri: str | None = None
+    zmq_pub_bind: str | None = None
+
+    @property
+    def zmq_endpoint(self) -> tuple[str, str] | None:
+        """``(key, address)`` of this proxy's ZeroMQ endpoint, or None."""
+        for key in ZMQ_KEYS:
+            value = getattr(self, key[len("control_") :])
+            if value is not None:
+                return key, value
+        return None
 
     @property
     def signing_key(self) -> str | bytes | None:
@@ -214,13 +232,20 @@ def _check_proxy(entry: object, where: str) -> Proxy:
         uri, username, password = split_credentials(uri)
     key = _check_key(entry.get("key"), label("key"), jwk_dict=False)
     verify_key = _check_key(entry.get("verify_key"), label("verify_key"), jwk_dict=True)
-    for name in ("control_iss", "verify_iss"):
+    for name in ("control_iss", "verify_iss", *ZMQ_KEYS):
         value = entry.get(name)
         if value is not None and not isinstance(value, str):
             raise GripConfigurationError(f"{label(name)} must be a string.")
-    if uri is None and key is None and verify_key is None:
+    transports = [name for name in ("control_uri", *ZMQ_KEYS) if entry.get(name) is not None]
+    if len(transports) > 1:
         raise GripConfigurationError(
-            f"{where} needs a 'control_uri' to publish to, or a 'key'/'verify_key' to verify Grip-Sig with."
+            f"{where} has {' and '.join(transports)}: give one per proxy (each would get "
+            "every publish), or one entry per way to reach it."
+        )
+    if uri is None and key is None and verify_key is None and not transports:
+        raise GripConfigurationError(
+            f"{where} needs a 'control_uri' (or a 'control_zmq_*' address) to publish to, "
+            "or a 'key'/'verify_key' to verify Grip-Sig with."
         )
     return Proxy(
         control_uri=uri.rstrip("/") if isinstance(uri, str) else None,
@@ -231,6 +256,9 @@ def _check_proxy(entry: object, where: str) -> Proxy:
         username=username,
         password=password,
         source=where,
+        zmq_push_uri=entry.get("control_zmq_push_uri"),
+        zmq_pub_uri=entry.get("control_zmq_pub_uri"),
+        zmq_pub_bind=entry.get("control_zmq_pub_bind"),
     )
 
 

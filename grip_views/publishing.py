@@ -284,7 +284,12 @@ class HttpPublisher(Publisher):
         return f"<HttpPublisher {[s.uri for s in self.servers]}>"
 
     # -- sending ---------------------------------------------------------------
-    def _send(self, batch: Sequence[tuple[str, bytes]]) -> list[PublishFailure]:
+    def send_batch(self, batch: Sequence[tuple[str, bytes]]) -> list[PublishFailure]:
+        """Send one batch, ``(channel, encoded item)`` pairs (at most
+        ``batch_size``, under ``MAX_BODY`` bytes), to every proxy; return the
+        failures. Runs in the publishing thread (blocking) or the sender thread:
+        a subclass for another transport overrides this and keeps the queue,
+        the batching and the failure reporting."""
         if not self.servers:
             return [
                 PublishFailure(
@@ -307,7 +312,7 @@ class HttpPublisher(Publisher):
         if blocking:
             failures: list[PublishFailure] = []
             for batch in self._batches(encoded):
-                failures.extend(self._send(batch))
+                failures.extend(self.send_batch(batch))
             if failures:
                 raise PublishError(failures)
             return
@@ -378,7 +383,7 @@ class HttpPublisher(Publisher):
 
     def _send_and_report(self, batch: list[tuple[str, bytes]]) -> None:
         try:
-            failures = self._send(batch)
+            failures = self.send_batch(batch)
         except Exception as exc:  # never let the sender thread die
             failures = [PublishFailure("(sender)", [c for c, _ in batch], repr(exc))]
         self.stats["batches"] += 1

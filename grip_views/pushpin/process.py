@@ -118,7 +118,7 @@ stats_spec=ipc://{{rundir}}/{{ipc_prefix}}stats
 stats_format=json
 message_rate={message_rate}
 message_hwm={message_hwm}
-"""
+{zmq_lines}"""
 
 
 class PushpinNotInstalled(RuntimeError):
@@ -196,6 +196,13 @@ class Pushpin:
     ``routes`` (lines of a Pushpin routes file) to route differently.
 
     Ports left as None are picked at ``start()`` and kept by ``restart()``.
+
+    Publishing over ZeroMQ (off by default): ``push_in_spec=True`` binds
+    Pushpin's PULL socket on a free loopback TCP port (or give the spec),
+    read back as :attr:`push_in_uri`; ``push_in_sub_specs=True`` binds its SUB
+    socket likewise (:attr:`push_in_sub_uris`). With ``push_in_sub_connect=True``
+    the SUB socket connects instead, to the publisher's spec(s) given in
+    ``push_in_sub_specs``: many instances then subscribe to one PUB socket.
     ``workdir`` holds the config, ``run/`` and ``pushpin.log``; without it a
     temporary directory is used and removed by ``stop()`` unless
     ``keep_workdir`` is true.
@@ -223,6 +230,9 @@ class Pushpin:
         loglevel: int | None = None,
         executable: str | None = None,
         keep_workdir: bool = False,
+        push_in_spec: str | bool = False,
+        push_in_sub_specs: str | Sequence[str] | bool = False,
+        push_in_sub_connect: bool = False,
     ) -> None:
         self.backend = _backend_target(backend)
         self.routes = list(routes) if routes is not None else [f"* {self.backend},over_http"]
@@ -245,6 +255,12 @@ class Pushpin:
         self.http_port: int | None = http_port
         self.publish_port: int | None = publish_port
         self._fixed_ports = (http_port, publish_port)
+        self._push_in_arg, self._sub_arg = _check_zmq_options(
+            push_in_spec, push_in_sub_specs, push_in_sub_connect
+        )
+        self.push_in_sub_connect = push_in_sub_connect
+        self._push_in_spec: str | None = None
+        self._push_in_sub_specs: list[str] = []
         self._given_workdir = Path(workdir) if workdir is not None else None
         self._workdir: Path | None = None
         self._rundir: Path | None = None
@@ -283,6 +299,22 @@ class Pushpin:
             "control_iss": self.sig_iss,
             "verify_iss": self.sig_iss,
         }
+
+    @property
+    def push_in_uri(self) -> str | None:
+        """Where a PUSH socket connects to publish to this instance (its
+        ``push_in_spec``), or None when it has no PULL socket."""
+        if self._push_in_arg is True and self._push_in_spec is None:
+            self._port("http_port")  # raises the "start it first" error
+        return self._push_in_spec
+
+    @property
+    def push_in_sub_uris(self) -> list[str]:
+        """This instance's ``push_in_sub_specs``: where a PUB socket connects to
+        it (bound SUB), or the publishers it connects to (``push_in_sub_connect``)."""
+        if self._sub_arg is True and not self._push_in_sub_specs:
+            self._port("http_port")
+        return list(self._push_in_sub_specs)
 
     @property
     def grip_url(self) -> str:
@@ -419,6 +451,7 @@ class Pushpin:
             fixed_http, fixed_publish = self.http_port, self.publish_port
         for attempt in range(1, _START_ATTEMPTS + 1):
             self.http_port, self.publish_port = _pick_ports(fixed_http, fixed_publish)
+            self._pick_zmq_specs(keep=keep_ports)
             self._prepare_dirs()
             self._spawn(executable)
             try:
@@ -492,8 +525,31 @@ class Pushpin:
             message_hwm=self.message_hwm,
             client_buffer_size=self.client_buffer_size,
             client_maxconn=self.client_maxconn,
+            zmq_lines=self._zmq_config(),
         )
         (self._workdir / "pushpin.conf").write_text(config)
+
+    def _pick_zmq_specs(self, keep: bool) -> None:
+        """The ZeroMQ specs of this run: given ones as they are, a free
+        loopback port for each one asked with True (kept by ``restart()``)."""
+        if isinstance(self._push_in_arg, str):
+            self._push_in_spec = self._push_in_arg
+        elif self._push_in_arg and not (keep and self._push_in_spec):
+            self._push_in_spec = f"tcp://127.0.0.1:{_free_port()}"
+        if isinstance(self._sub_arg, list):
+            self._push_in_sub_specs = list(self._sub_arg)
+        elif self._sub_arg and not (keep and self._push_in_sub_specs):
+            self._push_in_sub_specs = [f"tcp://127.0.0.1:{_free_port()}"]
+
+    def _zmq_config(self) -> str:
+        """The ``[handler]`` lines that turn ZeroMQ publishing on, if asked."""
+        lines = []
+        if self._push_in_spec:
+            lines.append(f"push_in_spec={self._push_in_spec}")
+        if self._push_in_sub_specs:
+            lines.append(f"push_in_sub_specs={','.join(self._push_in_sub_specs)}")
+            lines.append(f"push_in_sub_connect={'true' if self.push_in_sub_connect else 'false'}")
+        return "".join(f"{line}\n" for line in lines)
 
     def _spawn(self, executable: str) -> None:
         assert self._workdir is not None
@@ -699,6 +755,29 @@ def _backend_target(backend: str) -> str:
     if ":" not in backend or " " in backend:
         raise ValueError(f"backend must be host:port, not {backend!r}")
     return backend
+
+
+def _check_zmq_options(
+    push_in_spec: str | bool, sub_specs: str | Sequence[str] | bool, sub_connect: bool
+) -> tuple[str | bool, list[str] | bool]:
+    """The ZeroMQ options as ``Pushpin`` keeps them, or ValueError saying what is wrong."""
+    if isinstance(sub_specs, bool):
+        subs: list[str] | bool = sub_specs
+    else:
+        subs = [sub_specs] if isinstance(sub_specs, str) else list(sub_specs)
+    for spec in [push_in_spec, *(subs if isinstance(subs, list) else [])]:
+        if isinstance(spec, str):
+            _check_one_line(spec)
+            if not spec.startswith(("tcp://", "ipc://")) or "," in spec:
+                raise ValueError(f"a ZeroMQ spec is one tcp:// or ipc:// address, not {spec!r}")
+    if subs == []:
+        subs = False
+    if sub_connect and not isinstance(subs, list):
+        raise ValueError(
+            "push_in_sub_connect=True connects Pushpin's SUB socket to a publisher: "
+            "give its address in push_in_sub_specs (e.g. 'tcp://127.0.0.1:5563')"
+        )
+    return push_in_spec, subs
 
 
 def _check_one_line(value: str) -> None:
