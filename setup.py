@@ -7,11 +7,14 @@ DRF = "djangorestframework>=3.16"
 # Optional history stores (grip_views.history): Redis with redis-py, PostgreSQL with psycopg 3.
 REDIS = "redis>=5"
 POSTGRES = "psycopg[binary]>=3.1"
+# Publishing to Pushpin over ZeroMQ (grip_views.zmq).
+ZMQ = "pyzmq>=26"
 # What the test suite needs (runtests.sh installs it with the pins).
 TEST = [
     DRF,
     REDIS,
     POSTGRES,
+    ZMQ,
     "pytest>=8",
     "pytest-django>=4.9",
     "pytest-xdist>=3.5",
@@ -53,6 +56,7 @@ setup(
         "drf": [DRF],
         "redis": [REDIS],
         "postgres": [POSTGRES],
+        "zmq": [ZMQ],
         "test": TEST,
         "lint": LINT,
         "dev": TEST + LINT,
