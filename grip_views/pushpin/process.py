@@ -259,8 +259,9 @@ class Pushpin:
             push_in_spec, push_in_sub_specs, push_in_sub_connect
         )
         self.push_in_sub_connect = push_in_sub_connect
-        self._push_in_spec: str | None = None
-        self._push_in_sub_specs: list[str] = []
+        # Given specs are kept as they are; True ones get a free port at start().
+        self._push_in_spec = self._push_in_arg if isinstance(self._push_in_arg, str) else None
+        self._push_in_sub_specs = list(self._sub_arg) if isinstance(self._sub_arg, list) else []
         self._given_workdir = Path(workdir) if workdir is not None else None
         self._workdir: Path | None = None
         self._rundir: Path | None = None
@@ -530,15 +531,10 @@ class Pushpin:
         (self._workdir / "pushpin.conf").write_text(config)
 
     def _pick_zmq_specs(self, keep: bool) -> None:
-        """The ZeroMQ specs of this run: given ones as they are, a free
-        loopback port for each one asked with True (kept by ``restart()``)."""
-        if isinstance(self._push_in_arg, str):
-            self._push_in_spec = self._push_in_arg
-        elif self._push_in_arg and not (keep and self._push_in_spec):
+        """A free loopback port for each ZeroMQ socket asked with True (kept by ``restart()``)."""
+        if self._push_in_arg is True and not (keep and self._push_in_spec):
             self._push_in_spec = f"tcp://127.0.0.1:{_free_port()}"
-        if isinstance(self._sub_arg, list):
-            self._push_in_sub_specs = list(self._sub_arg)
-        elif self._sub_arg and not (keep and self._push_in_sub_specs):
+        if self._sub_arg is True and not (keep and self._push_in_sub_specs):
             self._push_in_sub_specs = [f"tcp://127.0.0.1:{_free_port()}"]
 
     def _zmq_config(self) -> str:

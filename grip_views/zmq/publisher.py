@@ -32,6 +32,10 @@ _DOWN = (
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
 _WATCHED = _UP | _DOWN | zmq.EVENT_ACCEPTED
+#: A SUB sends its subscriptions just after the handshake: a PUB message sent
+#: within this many seconds of a connection coming up waits until then, or the
+#: PUB would drop it, not knowing yet that the instance wants it.
+SUBSCRIPTIONS_SETTLE = 0.05
 _JSON = b"J"  # Pushpin reads "J" + JSON; a bare message is a tnetstring
 
 
@@ -51,6 +55,7 @@ class _Socket:
         self.state: dict[str, str] = {}
         self.peers = 0
         self.opened_at = 0.0
+        self.last_up = 0.0
 
     def __repr__(self) -> str:
         kind = "PUSH" if self.kind == zmq.PUSH else "PUB"
@@ -69,9 +74,10 @@ class _Socket:
         sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
         sock.setsockopt(zmq.TCP_KEEPALIVE_INTVL, 5)
         sock.setsockopt(zmq.TCP_KEEPALIVE_CNT, 6)
-        if self.kind == zmq.PUSH:
-            sock.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a connected PULL
-        else:
+        # Queue only to connections that are up: what is reported as not sent to
+        # a proxy that is down is not delivered to it later either.
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        if self.kind == zmq.PUB:
             sock.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue is an error, not a silent drop
         monitor = sock.get_monitor_socket(_WATCHED)
         try:
@@ -115,10 +121,12 @@ class _Socket:
         if address in self.state:
             if kind & _UP:
                 self.state[address] = "up"
+                self.last_up = time.monotonic()
             elif kind & _DOWN:
                 self.state[address] = "down"
         elif kind & zmq.EVENT_ACCEPTED:
             self.peers += 1
+            self.last_up = time.monotonic()
         elif kind & zmq.EVENT_DISCONNECTED:  # an accepted connection ended
             self.peers = max(0, self.peers - 1)
 
@@ -163,6 +171,8 @@ class _Socket:
             down = self.down(channels)
             if len(down) == len(self.connects) + (self.bind is not None):
                 return down  # nobody would get it
+            if self.kind == zmq.PUB:
+                time.sleep(max(0.0, self.last_up + SUBSCRIPTIONS_SETTLE - time.monotonic()))
             return down + self.send(batch)
 
     def send(self, batch: Sequence[tuple[str, bytes]]) -> list[PublishFailure]:
