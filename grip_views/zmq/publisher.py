@@ -253,6 +253,18 @@ class ZmqPublisher(HttpPublisher):
             failures.extend(socket.publish(batch, self._get_context()))
         return failures
 
+    def open(self) -> None:
+        """Open the sockets and wait (up to ``GRIP_PUBLISH_TIMEOUT``) for their
+        connections, as the first publish would: call it at startup so that
+        first publish does not wait. Errors are left for a publish to report."""
+        for socket in self.sockets:
+            with socket.lock:
+                try:
+                    socket.open(self._get_context())
+                except zmq.ZMQError:
+                    continue
+                socket.watch()
+
     def _get_context(self) -> zmq.Context[Any]:
         with self._context_lock:
             if self._context is None:
