@@ -22,8 +22,8 @@ from bench import procs
 from bench.common import Result, machine_info, progress
 from bench.requests_inproc import BASE_COMMIT
 
-BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "latency", "hold", "pmem", "servers"]
-NEEDS_SERVERS = {"proxy", "publish", "latency", "hold", "pmem", "servers"}
+BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "zmq", "latency", "hold", "pmem", "servers"]
+NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers"}
 BUDGET_S = 15 * 60
 
 
@@ -231,6 +231,7 @@ _MODULES = {
     "caches": "caches",
     "proxy": "requests_proxy",
     "publish": "publishing",
+    "zmq": "zmq_publishing",
     "latency": "latency",
     "hold": "holding",
     "pmem": "pushpin_memory",

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "latency", "hold"]
+BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "zmq", "latency", "hold"]
 
 pytestmark = pytest.mark.pushpin
 
-for _module in ("django_grip", "channels", "daphne", "gunicorn", "websockets", "matplotlib"):
+for _module in ("django_grip", "channels", "daphne", "gunicorn", "websockets", "matplotlib", "zmq"):
     pytest.importorskip(_module, reason="bench dependencies: pip install -r bench/requirements.txt")
 
 
@@ -60,7 +60,7 @@ def test_bench_smoke_runs_every_benchmark_correctly(tmp_path: Path) -> None:
         assert not failed, f"{name}: {failed}"
         assert bench["tables"], f"{name} produced no table"
         assert bench["plots"], f"{name} drew no plot"
-        assert bench["targets"] or name in ("proxy", "caches"), f"{name} measured none of its targets"
+        assert bench["targets"] or name in ("proxy", "caches", "zmq"), f"{name} measured none of its targets"
 
     report = (tmp_path / "RESULTS.md").read_text()
     assert "## Targets" in report and results["machine"]["cpu"] in report

@@ -171,8 +171,9 @@ class _Socket:
             down = self.down(channels)
             if len(down) == len(self.connects) + (self.bind is not None):
                 return down  # nobody would get it
-            if self.kind == zmq.PUB:
-                time.sleep(max(0.0, self.last_up + SUBSCRIPTIONS_SETTLE - time.monotonic()))
+            settle = self.last_up + SUBSCRIPTIONS_SETTLE - time.monotonic()
+            if self.kind == zmq.PUB and settle > 0:
+                time.sleep(settle)
             return down + self.send(batch)
 
     def send(self, batch: Sequence[tuple[str, bytes]]) -> list[PublishFailure]:
