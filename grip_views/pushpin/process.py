@@ -1018,6 +1018,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=CLIENT_MAXCONN,
         help="most client connections at once (default %(default)s)",
     )
+    parser.add_argument(
+        "--push-in-spec",
+        nargs="?",
+        const=True,
+        default=False,
+        help="bind a PULL socket for ZeroMQ publishing (a spec, or a free loopback port)",
+    )
+    parser.add_argument(
+        "--push-in-sub-spec",
+        action="append",
+        help="a SUB socket for ZeroMQ publishing: bound here, or connected with --push-in-sub-connect",
+    )
+    parser.add_argument(
+        "--push-in-sub-connect",
+        action="store_true",
+        help="the SUB socket connects to the --push-in-sub-spec publisher(s) instead of binding",
+    )
     parser.add_argument("--loglevel", type=int, help="Pushpin log level (3 shows all traffic)")
     parser.add_argument("--workdir", help="keep config and logs here instead of a temporary directory")
     args = parser.parse_args(argv)
@@ -1030,18 +1047,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    pushpin = Pushpin(
-        args.backend,
-        routes=args.route,
-        sig_key=args.sig_key,
-        sig_iss=args.sig_iss,
-        http_port=args.port,
-        publish_port=args.publish_port,
-        workdir=args.workdir,
-        loglevel=args.loglevel,
-        client_buffer_size=args.client_buffer_size,
-        client_maxconn=args.client_maxconn,
-    )
+    try:
+        pushpin = Pushpin(
+            args.backend,
+            routes=args.route,
+            sig_key=args.sig_key,
+            sig_iss=args.sig_iss,
+            http_port=args.port,
+            publish_port=args.publish_port,
+            workdir=args.workdir,
+            loglevel=args.loglevel,
+            client_buffer_size=args.client_buffer_size,
+            client_maxconn=args.client_maxconn,
+            push_in_spec=args.push_in_spec,
+            push_in_sub_specs=args.push_in_sub_spec or False,
+            push_in_sub_connect=args.push_in_sub_connect,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         pushpin.start()
         print(f"Pushpin pid {pushpin.pid} -> {pushpin.backend}")
@@ -1049,6 +1072,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  ws_url:      {pushpin.ws_url}")
         print(f"  publish_url: {pushpin.publish_url}/publish/")
         print(f"  GRIP_URL:    {pushpin.grip_url}")
+        if pushpin.push_in_uri:
+            print(f"  PULL:        {pushpin.push_in_uri} (control_zmq_push_uri)")
+        for spec in pushpin.push_in_sub_uris:
+            how = "connects to" if pushpin.push_in_sub_connect else "control_zmq_pub_uri"
+            print(f"  SUB:         {spec} ({how})")
         print(f"  log:         {pushpin.log_path}")
         print("Ctrl-C to stop.", flush=True)
         while not stopping.wait(0.5):
