@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import zmq
@@ -212,29 +212,16 @@ class ZmqPublisher(HttpPublisher):
     (a PUSH socket each, one PUB socket for all the others), and over HTTP to
     those with a ``control_uri``. See :mod:`grip_views.zmq` for what a failure is."""
 
-    def __init__(
-        self,
-        servers: Iterable[Proxy] | None = None,
-        *,
-        timeout: float | None = None,
-        queue_size: int | None = None,
-        batch_size: int | None = None,
-        error_handler: Callable[[PublishFailure], Any] | None = None,
-    ) -> None:
+    def __init__(self, servers: Iterable[Proxy] | None = None, **options: Any) -> None:
         """``servers`` are proxies as in ``GRIP_PROXIES`` (default: those of the
-        settings, plus ``PUBLISH_SERVERS``); the other arguments are
-        :class:`~grip_views.publishing.HttpPublisher`'s."""
+        settings, plus ``PUBLISH_SERVERS``); the keyword arguments are
+        :class:`~grip_views.publishing.HttpPublisher`'s (``timeout``,
+        ``queue_size``, ``batch_size``, ``error_handler``)."""
         if servers is None:
             http, proxies = grip_settings.publish_servers, grip_settings.proxies
         else:
             http = proxies = tuple(servers)
-        super().__init__(
-            [p for p in http if p.control_uri],
-            timeout=timeout,
-            queue_size=queue_size,
-            batch_size=batch_size,
-            error_handler=error_handler,
-        )
+        super().__init__([p for p in http if p.control_uri], **options)
         endpoints = zmq_endpoints(proxies)
         self.sockets = [_Socket(zmq.PUSH, [e], None, self.timeout) for e in endpoints if e.kind == "push"]
         pub = [e for e in endpoints if e.kind == "pub"]
