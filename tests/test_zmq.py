@@ -29,6 +29,7 @@ from grip_views.exceptions import GripConfigurationError, PublishError, PublishF
 from grip_views.publishing import encode_item, make_item, reset_publisher  # noqa: E402
 from grip_views.pushpin import Pushpin  # noqa: E402
 from grip_views.zmq import ZmqPublisher  # noqa: E402
+from grip_views.zmq import publisher as publisher_module  # noqa: E402
 from tests.e2e.support import free_port  # noqa: E402
 from tests.test_publishing import FakeProxy  # noqa: E402
 
@@ -246,6 +247,27 @@ def test_non_blocking_failures_are_logged_and_handed_to_the_error_handler(zmq_pu
         assert pub.flush(WAIT)
     assert [(f.proxy, f.channels) for f in seen] == [(address, ("a", "b"))]
     assert address in caplog.text and pub.stats["failed"] == 2
+
+
+@pytest.mark.parametrize("key", ["zmq_push_uri", "zmq_pub_uri"])
+def test_a_receiver_that_stops_reading_makes_publishes_fail_not_vanish(key, zmq_publisher, monkeypatch):
+    monkeypatch.setattr(publisher_module, "SNDHWM", 10)
+    context = zmq.Context()
+    stuck = context.socket(zmq.SUB if key == "zmq_pub_uri" else zmq.PULL)
+    stuck.setsockopt(zmq.RCVHWM, 1)
+    if key == "zmq_pub_uri":
+        stuck.subscribe(b"")
+    port = stuck.bind_to_random_port("tcp://127.0.0.1")
+    pub = zmq_publisher(Proxy(**{key: f"tcp://127.0.0.1:{port}"}), timeout=0.3)
+    big = make_item("flood", HttpStreamFormat("x" * 100_000))
+    try:
+        with pytest.raises(PublishError, match=r"could not be queued for 0\.3 s"):
+            for _ in range(5000):  # kernel buffers and 10 queued messages fill long before
+                stuck.getsockopt(zmq.EVENTS)  # the receiver takes its subscriptions, never a message
+                pub.publish_items([big])
+    finally:
+        stuck.close(0)
+        context.term()
 
 
 def test_a_bind_address_in_use_is_reported(receivers, zmq_publisher):
