@@ -36,9 +36,10 @@ gives up), items queued in ZeroMQ or the kernel when a connection drops, an
 item Pushpin refuses (it logs a warning; over HTTP it answers 400), and, on a
 bound PUB, which instance is missing while at least one is connected (only
 their number is known). A PUB socket sends a channel only to instances
-subscribed to it, so a publish in the milliseconds after an instance
-(re)connects, before its subscriptions arrive, can miss it unseen; over PUSH
-and HTTP it cannot.
+subscribed to it: a publish within 50 ms of a connection coming up waits for
+the instance's subscriptions, and one made just after Pushpin took a new
+subscription, before it reached the app, can miss that client unseen; over
+PUSH and HTTP it cannot.
 """
 
 try:
