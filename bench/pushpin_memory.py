@@ -154,3 +154,11 @@ async def _run(ctx, res: Result) -> None:
         "(condure reserves room for client_maxconn connections at start)."
     )
     res.data = {"per_connection_kib": {f"{k[0]} / {k[1]}": v for k, v in per_conn.items()}, "idle": idle}
+    ctx.plots.bars(
+        res,
+        "f_pushpin_memory",
+        "f. Pushpin RSS per held connection (lower is better)",
+        ["ws", "stream"],
+        {label: {mode: per_conn[(label, mode)] for mode in ("ws", "stream")} for label in CONFIGS},
+        "KiB per connection",
+    )

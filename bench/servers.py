@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.common import Result, median, progress
+from bench.common import Result, Target, median, progress
 from bench.requests_inproc import CASES
 from bench.requests_proxy import _batch, _sample
 
@@ -92,5 +92,26 @@ async def _run(ctx, res: Result) -> None:
         "compare the CPU columns, which are the server's own cost."
     )
     res.data = {f"{case} / {label}": values for (case, label), values in data.items()}
+    cpu = {label: {case: median([x[1] for x in data[(case, label)]]) for case in timed} for label in labels}
+    # The README's recommendation, kept honest: gthread costs no more than sync
+    # in the single-request cases (ws_text100 depends on Pushpin's bundling).
+    single = [c for c in timed if c != "ws_text100"]
+    res.targets.append(
+        Target(
+            "servers: gunicorn gthread / sync CPU per request, worst of " + ", ".join(single),
+            max(cpu[labels[1]][c] / cpu[labels[0]][c] for c in single),
+            1.0,
+            "<=",
+        )
+    )
+    ctx.plots.bars(
+        res,
+        "g_servers",
+        "g. Server CPU per request behind Pushpin (lower is better)",
+        timed,
+        cpu,
+        "CPU µs per request",
+        log=True,
+    )
     for kind in ports:
         ctx.stop(f"srv-{kind}")

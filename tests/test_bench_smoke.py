@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "zmq", "latency", "hold"]
 
 pytestmark = pytest.mark.pushpin
 
@@ -50,6 +49,8 @@ def test_bench_smoke_runs_every_benchmark_correctly(tmp_path: Path) -> None:
     results_file = tmp_path / "results.json"
     assert results_file.exists(), f"no results.json\n{output}"
     results = json.loads(results_file.read_text())
+
+    from bench.run import BENCHMARKS  # every section of the bench
 
     for name in BENCHMARKS:
         bench = results["benchmarks"].get(name)
