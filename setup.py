@@ -40,7 +40,7 @@ setup(
     long_description_content_type="text/x-rst",
     license="MIT",
     packages=find_packages(include=["grip_views", "grip_views.*"]),
-    package_data={"grip_views": ["py.typed"]},
+    package_data={"grip_views": ["py.typed", "static/grip_views/*.js"]},
     python_requires=">=3.10",
     install_requires=[
         "Django>=5.2,<6.2",

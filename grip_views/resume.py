@@ -14,6 +14,12 @@ A client that comes without a last id gets the view's snapshot
 last id, and is held from V: see :func:`read_snapshot` for why nothing
 published in between is lost.
 
+After a replay both say how far it went with a ``caught_up_event``
+(``{"last_id": "<id>", "missed": <count>}``): an SSE event of that name on a
+resume, and on every durable socket's open a ``{"id", "event", "missed"}``
+message, so a socket learns the channel's last id even before its first event
+(``grip_views/static/grip_views/grip-socket.js`` reads it).
+
 Authorization (``on_open``, ``channels_for``, ``can_subscribe``) runs before
 any replay. A next link is signed with Django's signing (``SECRET_KEY``) over
 its view's path and channel, so a client cannot make one that reads another
@@ -225,7 +231,11 @@ def durable_stream(view: EventStreamView) -> HttpResponseBase:
         else:
             body = format_event(state, event=view.snapshot_event, id=str(sent))
     else:
-        body, sent = _sse_replay(view, store.read(channel.name, after))
+        replay = store.read(channel.name, after)
+        body, sent = _sse_replay(view, replay)
+        if not replay.reset and view.caught_up_event:
+            data = {"last_id": str(sent), "missed": len(replay.events)}
+            body += format_event(data, event=view.caught_up_event)
     if body:
         response.content = response.content + body.encode()  # type: ignore[attr-defined]
     set_hold(response, _stream_hold(view, channel, sent))
@@ -284,18 +294,22 @@ def missed_json(events: list[dict[str, str]], last_id: int, reset: bool) -> str:
 def first_messages(view: WebSocketView, channels: tuple[Channel, ...]) -> list[str]:
     """A durable socket's first messages (before it is accepted): what it missed
     after ``?last_id=``, a reset, or, on a first connection, the snapshot as
-    ``{"id": "<V>", "event": snapshot_event, "data": state}``."""
+    ``{"id": "<V>", "event": snapshot_event, "data": state}``; then (but after a
+    reset) the ``caught_up_event`` message with the last id they cover, so even
+    a first connection learns where to resume from."""
     after = _client_id(view.request.GET.get(view.last_id_param), view.last_id_param)
     if after is None:
         from .views import GripView
 
         if type(view).get_snapshot is GripView.get_snapshot:
-            return []  # no snapshot: no version to read (a stream's hold needs one anyway)
+            if len(channels) != 1:
+                return []  # nothing to resume from (resuming is a configuration error)
+            return _caught_up(view, get_history().last_id(channels[0].name), 0)
         version, state = read_snapshot(view, channels)
         if state is None:
-            return []
+            return _caught_up(view, version, 0) if len(channels) == 1 else []
         snapshot = {"id": str(version), "event": view.snapshot_event, "data": state}
-        return [json.dumps(snapshot, separators=(",", ":"))]
+        return [json.dumps(snapshot, separators=(",", ":")), *_caught_up(view, version, 0)]
     channel = _one_channel(view, channels).name
     replay = get_history().read(channel, after)
     if replay.reset:
@@ -306,4 +320,12 @@ def first_messages(view: WebSocketView, channels: tuple[Channel, ...]) -> list[s
         content = event.formats().get("ws-message", {}).get("content")
         if isinstance(content, str):
             out.append(content)
-    return out
+    last = replay.events[-1].id if replay.events else after
+    return out + _caught_up(view, last, len(replay.events))
+
+
+def _caught_up(view: WebSocketView, last_id: int, missed: int) -> list[str]:
+    if not view.caught_up_event:
+        return []
+    message = {"id": str(last_id), "event": view.caught_up_event, "missed": missed}
+    return [json.dumps(message, separators=(",", ":"))]

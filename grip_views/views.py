@@ -311,6 +311,9 @@ class EventStreamView(GripStreamView):
     resume_link_timeout: ClassVar[int] = 5
     #: With ``durable``: the event name of :meth:`get_snapshot`'s state.
     snapshot_event: ClassVar[str | None] = "snapshot"
+    #: With ``durable``: the event sent after a resume's replay, with data
+    #: ``{"last_id", "missed"}`` (how many events it caught up on); None: none.
+    caught_up_event: ClassVar[str | None] = "caught-up"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not self.durable:
@@ -477,6 +480,10 @@ class WebSocketView(GripView):
     last_id_param: ClassVar[str] = "last_id"
     reset_event: ClassVar[str] = "reset"
     snapshot_event: ClassVar[str] = "snapshot"
+    #: With ``durable``: sent on open after the replay, as ``{"id": "<last id>",
+    #: "event": caught_up_event, "missed": <count>}`` (a first connection gets
+    #: the channel's last id and 0); None: not sent.
+    caught_up_event: ClassVar[str | None] = "caught-up"
 
     def get_allowed_origins(self) -> Sequence[str]:
         """Extra page origins allowed to open this socket (see :mod:`grip_views.origins`)."""

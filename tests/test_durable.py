@@ -120,7 +120,8 @@ def test_last_event_id_gets_every_missed_event_then_a_reliable_hold(grip_outbox,
     response = grip_client.get_proxied("/events/r1/", HTTP_LAST_EVENT_ID="2")
     assert response.status_code == 200
     body = response.content.decode()
-    assert body == "id: 3\ndata: e3\n\nid: 4\ndata: e4\n\nid: 5\ndata: e5\n\n"
+    caught_up = 'event: caught-up\ndata: {"last_id":"5","missed":3}\n\n'
+    assert body == "id: 3\ndata: e3\n\nid: 4\ndata: e4\n\nid: 5\ndata: e5\n\n" + caught_up
     assert response["Grip-Channel"] == "r1; prev-id=5"
     assert "rel=next" in response["Grip-Link"] and NEXT_PARAM in response["Grip-Link"]
 
@@ -198,9 +199,35 @@ def test_a_websocket_with_last_id_gets_what_it_missed_before_anything_live(grip_
     assert json.loads(messages_on("w1", "ws-message")[0]["content"]) == {"id": "1", "data": {"n": 0}}
     ws = grip_client.websocket("/ws/w1/?last_id=1", [("OPEN", None)])
     assert ws.accepted
-    assert [json.loads(m)["id"] for m in ws.messages] == ["2", "3"]
+    assert [json.loads(m)["id"] for m in ws.messages] == ["2", "3", "3"]
+    assert json.loads(ws.messages[-1]) == {"id": "3", "event": "caught-up", "missed": 2}
     bad = grip_client.websocket("/ws/w1/?last_id=nope", [("OPEN", None)])
     assert bad.status_code == 400
+
+
+def test_a_resume_ends_with_how_many_events_it_caught_up_on(grip_outbox, grip_client):
+    _publish("c1", 2)
+    nothing_missed = grip_client.get_proxied("/events/c1/", HTTP_LAST_EVENT_ID="2")
+    assert nothing_missed.content == b'event: caught-up\ndata: {"last_id":"2","missed":0}\n\n'
+    reset = grip_client.get_proxied("/events/c1/", HTTP_LAST_EVENT_ID="7").content.decode()
+    assert "caught-up" not in reset and reset.startswith("event: reset\n")
+    for n in range(2):
+        Socket.publish("c1", n)
+    first = grip_client.websocket("/ws/c1/", [("OPEN", None)])
+    # A first connection learns the channel's last id, to resume from even before any event.
+    assert [json.loads(m) for m in first.messages] == [{"id": "4", "event": "caught-up", "missed": 0}]
+
+
+def test_caught_up_event_none_sends_no_marker(grip_outbox, grip_client, monkeypatch):
+    monkeypatch.setattr(Events, "caught_up_event", None)
+    monkeypatch.setattr(Socket, "caught_up_event", None)
+    _publish("c2", 2)
+    assert grip_client.get_proxied("/events/c2/", HTTP_LAST_EVENT_ID="1").content == b"id: 2\ndata: e2\n\n"
+    for n in range(2):
+        Socket.publish("c3", n)
+    assert grip_client.websocket("/ws/c3/", [("OPEN", None)]).messages == []
+    resumed = grip_client.websocket("/ws/c3/?last_id=1", [("OPEN", None)])
+    assert [json.loads(m)["id"] for m in resumed.messages] == ["2"]
 
 
 def test_a_durable_broadcast_without_self_is_stored_and_sent_with_this_socket_as_sender(

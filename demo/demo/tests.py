@@ -55,9 +55,28 @@ class DurableEventsTests(TestCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(
             response.content.decode(),
-            "id: 2\nevent: message\ndata: two\n\nid: 3\nevent: message\ndata: three\n\n",
+            "retry: 1000\n\n"
+            "id: 2\nevent: message\ndata: two\n\nid: 3\nevent: message\ndata: three\n\n"
+            'event: caught-up\ndata: {"last_id":"3","missed":2}\n\n',
         )
         self.assertEqual(response["Grip-Channel"], "events; prev-id=3")
+
+    def test_the_websocket_gets_the_same_events_with_the_same_ids(self):
+        with self.captureOnCommitCallbacks(execute=True):
+            for data in ("one", "two", "three"):
+                self.client.post("/events/", {"data": data})
+        self.assertEqual(messages_on("events", "ws-message")[-1], {"content": '{"id":"3","data":"three"}'})
+        first = GripClient().websocket("/events/ws/", [("OPEN", None)])
+        self.assertEqual(first.messages, ['{"id":"3","event":"caught-up","missed":0}'])
+        resumed = GripClient().websocket("/events/ws/?last_id=1", [("OPEN", None)])
+        self.assertEqual(
+            resumed.messages,
+            [
+                '{"id":"2","data":"two"}',
+                '{"id":"3","data":"three"}',
+                '{"id":"3","event":"caught-up","missed":2}',
+            ],
+        )
 
     def test_a_last_event_id_that_is_not_an_id_is_a_400(self):
         response = GripClient().get_proxied("/events/", HTTP_LAST_EVENT_ID="abc")
@@ -152,8 +171,15 @@ class PostEndpointTests(OneLineAssertions):
 class LivePageTests(OneLineAssertions):
     def test_the_page_opens_an_event_source_and_a_websocket(self):
         response = self.client.get("/")
-        self.assertContains(response, 'new EventSource("/events/")')
+        self.assertContains(response, "new EventSource(url)")
+        self.assertContains(response, 'new GripSocket("/events/ws/"')
+        self.assertContains(response, '<script src="/static/grip_views/grip-socket.js"></script>')
         self.assertContains(response, '"/echo/"')
+
+    def test_the_page_gets_grip_socket_js_with_debug_off(self):
+        response = self.client.get("/static/grip_views/grip-socket.js")
+        self.assertEqual(response.status_code, 200)
+        self.assertIn(b"class GripSocket", b"".join(response.streaming_content))
 
     def test_a_post_is_a_405(self):
         self.assert_one_line(self.client.post("/"), 405, "POST is not allowed here: use GET, HEAD, OPTIONS.")

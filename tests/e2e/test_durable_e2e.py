@@ -145,6 +145,7 @@ class Client(threading.Thread):
         self.resets = 0
         self.connects = 0
         self.failed_connects = 0
+        self.caught_up = 0  # events the server replayed on a resume, as its caught-up events say
         self.connected = threading.Event()
         self.want: int | None = None
         self.stop = threading.Event()
@@ -195,6 +196,8 @@ class SseClient(Client):
                         self.cursor = int(event["id"])
                     if event.get("event") == "reset":
                         self.resets += 1
+                    elif event.get("event") == "caught-up":
+                        self.caught_up += json.loads(event["data"])["missed"]
                     elif "data" in event:
                         self.ids.append(int(event["id"]))
                         if self.done():
@@ -229,6 +232,9 @@ class WsClient(Client):
                 message = json.loads(ws.recv())
                 if message.get("event") == "reset":
                     self.resets += 1
+                    continue
+                if message.get("event") == "caught-up":
+                    self.caught_up += message["missed"]
                     continue
                 event_id = int(message["id"])
                 if event_id <= (self.last or 0):
