@@ -62,9 +62,14 @@ class Room(Socket):
 @csrf_exempt
 def publish_both(request, channel):
     """POST ``data``: one durable event on ``channel`` for its SSE and WebSocket clients
-    alike (one id sequence); answers its id once it is stored."""
+    alike (one id sequence); answers its id once it is stored. ``count=N``: N events in
+    one transaction (a batch: the sender sends them in one request to the proxy)."""
     data = request.POST["data"]
-    event_id = publish_durable(channel, {"sse": format_event(data), "ws": data})
+    count = int(request.POST.get("count", "1"))
+    with transaction.atomic():
+        for n in range(count):
+            text = data if count == 1 else f"{data}.{n}"
+            event_id = publish_durable(channel, {"sse": format_event(text), "ws": text})
     return HttpResponse(f"{event_id}\n")
 
 

@@ -44,7 +44,13 @@ class DemoStack:
     def __init__(self, tmp: Path, server: str = "wsgi") -> None:
         self.server = server
         self.django_port = free_port()
-        self.pushpin = Pushpin(backend=f"127.0.0.1:{self.django_port}", sig_key=KEY)
+        # Fixed ports: a stopped Pushpin starts again where the page and Django expect it.
+        self.pushpin = Pushpin(
+            backend=f"127.0.0.1:{self.django_port}",
+            sig_key=KEY,
+            http_port=free_port(),
+            publish_port=free_port(),
+        )
         self.tmp = tmp
         self.django: subprocess.Popen[bytes] | None = None
 
@@ -200,6 +206,92 @@ def test_live_page_shows_published_events_and_chat_in_a_browser(demo: DemoStack,
         wait.until(lambda b: "event from python" in b.find_element(By.ID, "events").text)
         wait.until(lambda b: "broadcast from python" in b.find_element(By.ID, "chat").text)
         browser.save_screenshot(str(tmp_path / "live.png"))
+
+
+_LIST = (
+    "return [...document.querySelectorAll(arguments[0] + ' li')].map(li => [li.dataset.id, li.textContent]);"
+)
+
+
+def _post_event(base: str, data: str) -> str:
+    """POST /events/; the id the demo answers with once the event is stored."""
+    answer = requests.post(f"{base}/events/", data={"data": data}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.text.removeprefix("Ok: event ").strip()
+
+
+@pytest.mark.parametrize("demo", ["asgi"], indirect=True)
+def test_live_page_resumes_after_the_proxy_restarts_and_shows_what_it_caught_up_on(
+    demo: DemoStack, tmp_path: Path
+) -> None:
+    """EventSource (Last-Event-ID) and grip-socket.js (?last_id=) in Chromium: the proxy
+    is stopped, events are published meanwhile, the page resumes and shows each event
+    once, in order, and how many it caught up on; then forced WebSocket reconnects
+    racing a burst of publishes leave no duplicate and no gap."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    direct = f"http://127.0.0.1:{demo.django_port}"
+    with headless_chromium(tmp_path / "profile") as browser:
+        browser.get(f"{demo.url}/")
+        wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+        wait.until(lambda b: b.find_element(By.ID, "sse-state").text == "open")
+        # The socket's first caught-up message (the channel's last id) comes with its subscription.
+        wait.until(lambda b: b.execute_script("return eventsSocket.lastId !== null"))
+        time.sleep(0.3)  # the subscription lands just after the handshake (Pushpin facts)
+
+        def lists() -> tuple[list[list[str]], list[list[str]]]:
+            return browser.execute_script(_LIST, "#events"), browser.execute_script(_LIST, "#ws-events")
+
+        def shown(want: list[list[str]]) -> bool:
+            sse, ws = lists()
+            return len(sse) >= len(want) and len(ws) >= len(want)
+
+        ids = [_post_event(demo.url, f"before {n}") for n in range(3)]
+        expected = [[i, f"{i}: before {n}"] for n, i in enumerate(ids)]
+        wait.until(lambda b: shown(expected))
+
+        demo.pushpin.stop()
+        wait.until(lambda b: b.find_element(By.ID, "sse-state").text == "reconnecting…")
+        wait.until(lambda b: b.find_element(By.ID, "ws-events-state").text == "reconnecting…")
+        down = [_post_event(direct, f"while down {n}") for n in range(4)]  # stored, not sent
+        expected += [[i, f"{i}: while down {n}"] for n, i in enumerate(down)]
+        demo.pushpin.start()
+        wait.until(lambda b: shown(expected))
+        wait.until(lambda b: b.find_element(By.ID, "ws-caught-up").get_attribute("data-resumes") != "0")
+        sse, ws = lists()
+        assert sse == expected
+        assert ws == expected
+        for caught in ("sse-caught-up", "ws-caught-up"):
+            element = browser.find_element(By.ID, caught)
+            assert element.get_attribute("data-missed") == "4", element.text
+            assert "caught up on 4 missed events" in element.text
+
+        # Forced reconnects while a burst is published: replays overlap live events
+        # (dropped by id) or miss one (a gap: grip-socket.js resumes again).
+        burst: list[str] = []
+        publisher = threading.Thread(
+            target=lambda: burst.extend(_post_event(demo.url, f"burst {n}") for n in range(15))
+        )
+        publisher.start()
+        for _ in range(5):
+            browser.execute_script("eventsSocket.reconnect()")
+            time.sleep(0.15)
+        publisher.join(60)
+        wait.until(lambda b: b.execute_script("return eventsSocket.readyState === WebSocket.OPEN"))
+        time.sleep(0.3)
+        last = _post_event(demo.url, "last")  # shows any gap the burst left at its end
+        expected += [[i, f"{i}: burst {n}"] for n, i in enumerate(burst)] + [[last, f"{last}: last"]]
+        wait.until(lambda b: shown(expected))
+        sse, ws = lists()
+        assert sse == expected
+        assert ws == expected
+        stats = browser.execute_script(
+            "return [eventsSocket.duplicates, eventsSocket.gaps, eventsSocket.totalCaughtUp]"
+        )
+        print(
+            f"\n[browser resume] {len(expected)} events; grip-socket.js duplicates, gaps, caught up: {stats}"
+        )
 
 
 @pytest.mark.parametrize("server", ["runserver", "gunicorn", "uvicorn"])
