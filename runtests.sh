@@ -48,11 +48,12 @@ OLD_PY=3.10 OLD_DJANGO=52   # the unit tests
 RECIPE=2
 PYTEST_ARGS=(-n 2 -p no:cacheprovider -p no:benchmark)
 
-# --- system packages: Pushpin, Chromium and its driver --------------------------
+# --- system packages: Pushpin, Chromium and its driver, Node.js (grip-socket.js tests)
 missing=()
 command -v pushpin >/dev/null 2>&1 || missing+=(pushpin)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
