@@ -45,6 +45,8 @@ WS_CLIENTS = max(1, round(100 * SCALE))
 PUBLISHES = max(10, round(2000 * SCALE))
 #: New connections opened at once (Pushpin 1.36 answers bigger bursts with 502: load facts).
 OPEN_AT_ONCE = 25
+#: Seconds a connection may wait for its answer before the client tries again.
+ANSWER_TIMEOUT = 10
 #: Durable publishes per request (one transaction, sent to the proxy in one request).
 BATCH = int(os.environ.get("GV_DURABLE_E2E_BATCH", "5"))
 
@@ -158,13 +160,13 @@ class Client:
         return self.want is not None and len(self.ids) >= self.want
 
     async def run(self, session: aiohttp.ClientSession) -> None:
-        while not self.done():
+        """Read, and reconnect when dropped, until cancelled (a complete client stays connected)."""
+        while True:
             try:
                 await self.read_once(session)
             except (aiohttp.ClientError, OSError, ConnectionError, asyncio.TimeoutError):
                 self.failed_connects += 1
-            if not self.done():
-                await asyncio.sleep(random.uniform(0.05, 0.25))  # as a browser's reconnect delay
+            await asyncio.sleep(random.uniform(0.05, 0.25))  # as a browser's reconnect delay
 
     async def read_once(self, session: aiohttp.ClientSession) -> None:
         raise NotImplementedError
@@ -178,7 +180,9 @@ class SseClient(Client):
         if self.cursor is not None:
             headers["Last-Event-ID"] = str(self.cursor)
         async with self.gate:
-            response = await session.get(f"{self.stack.pushpin.url}/events/{self.channel}/", headers=headers)
+            url = f"{self.stack.pushpin.url}/events/{self.channel}/"
+            # An answer that does not come (a proxy stopping as it accepted) is retried.
+            response = await asyncio.wait_for(session.get(url, headers=headers), ANSWER_TIMEOUT)
         try:
             if response.status != 200:
                 raise ConnectionError(f"{response.status}")
@@ -188,13 +192,12 @@ class SseClient(Client):
             async for chunk in response.content.iter_any():
                 *events, buffer = (buffer + chunk).split(b"\n\n")
                 for event in events:
-                    if self.event(event):
-                        return
+                    self.event(event)
         finally:
             response.close()
 
-    def event(self, text: bytes) -> bool:
-        """One event's lines; True once the client has all it wants."""
+    def event(self, text: bytes) -> None:
+        """One event's lines."""
         fields = {}
         for line in text.split(b"\n"):
             name, _, value = line.partition(b":")
@@ -208,8 +211,6 @@ class SseClient(Client):
             self.caught_up += json.loads(fields[b"data"])["missed"]
         elif b"data" in fields:
             self.ids.append(int(fields[b"id"]))
-            return self.done()
-        return False
 
 
 class WsClient(Client):
@@ -223,7 +224,8 @@ class WsClient(Client):
         last = self.cursor or 0  # a fresh channel: its ids start at 1
         url = f"{self.stack.pushpin.ws_url}/ws/{self.channel}/?last_id={last}"
         async with self.gate:
-            ws = await session.ws_connect(url, autoping=True, max_msg_size=0)
+            opening = session.ws_connect(url, autoping=True, max_msg_size=0)
+            ws = await asyncio.wait_for(opening, ANSWER_TIMEOUT)
         try:
             self.connects += 1
             self.connected.set()
@@ -236,7 +238,7 @@ class WsClient(Client):
             await ws.close()
 
     def message(self, message: dict[str, object]) -> bool:
-        """One message; True to end this connection (complete, or resume on a gap)."""
+        """One message; True to end this connection and resume on a gap."""
         if message.get("event") == "reset":
             self.resets += 1
             return False
@@ -253,7 +255,7 @@ class WsClient(Client):
             return True  # resume from the last id
         self.ids.append(event_id)
         self.cursor = event_id
-        return self.done()
+        return False
 
 
 class Clients:
@@ -266,6 +268,7 @@ class Clients:
         self.all = self.sse + self.ws
         self.session: aiohttp.ClientSession | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        self.last_ones = ""  # the last clients to complete, for the report
 
     async def __aenter__(self) -> Clients:
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=30)
@@ -288,8 +291,16 @@ class Clients:
         started = time.monotonic()
         for client in self.all:
             client.want = total
-        while time.monotonic() < started + timeout and not all(c.done() for c in self.all):
+        waiting = list(self.all)
+        while waiting and time.monotonic() < started + timeout:
             await asyncio.sleep(0.1)
+            if len(waiting) <= 3:
+                self.last_ones = ", ".join(
+                    f"{type(c).__name__} ({len(c.ids)} ids, {c.connects} connects, "
+                    f"{c.failed_connects} failed)"
+                    for c in waiting
+                )
+            waiting = [c for c in waiting if not c.done()]
         return time.monotonic() - started
 
     def counts(self) -> str:
@@ -301,7 +312,8 @@ class Clients:
             f"caught up on a resume: SSE {sum(c.caught_up for c in sse)}, "
             f"WebSocket {sum(c.caught_up for c in ws)}; "
             f"WebSocket resumes on a gap {sum(c.gaps for c in ws)}, "
-            f"repeated ids dropped {sum(c.dropped for c in ws)}; resets {sum(c.resets for c in self.all)}"
+            f"repeated ids dropped {sum(c.dropped for c in ws)}; resets {sum(c.resets for c in self.all)}; "
+            f"the last to complete: {self.last_ones or '-'}"
         )
 
 
@@ -397,7 +409,7 @@ async def _while_the_proxy_is_down(stack: Stack) -> None:
         during = await asyncio.to_thread(stack.outbox)
         await asyncio.to_thread(stack.pushpin.start)
         # No call from the app from here on: its sender retries by itself.
-        waited = await clients.wait_for(100, timeout=30)
+        waited = await clients.wait_for(100, timeout=60)
         deadline = time.monotonic() + 15
         while (after := await asyncio.to_thread(stack.outbox))["unsent"] and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
