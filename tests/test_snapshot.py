@@ -74,7 +74,10 @@ def test_a_client_that_resumes_gets_what_it_missed_not_a_snapshot(grip_outbox, g
     for text in ("a", "b", "c"):
         add_note("s3", text)
     response = grip_client.get_proxied("/board/s3/", HTTP_LAST_EVENT_ID="2")
-    assert _events(response.content.decode()) == [{"id": "3", "event": "note", "data": "c"}]
+    assert _events(response.content.decode()) == [
+        {"id": "3", "event": "note", "data": "c"},
+        {"event": "caught-up", "data": '{"last_id":"3","missed":1}'},
+    ]
     assert response["Grip-Channel"] == "s3; prev-id=3"
 
 
@@ -97,10 +100,14 @@ def test_websocket_gets_the_snapshot_on_open_before_anything_live(grip_outbox, g
     add_note("s5", "milk")
     ws = grip_client.websocket("/board-ws/s5/", [("OPEN", None)])
     assert ws.accepted
-    assert [json.loads(m) for m in ws.messages] == [{"id": "1", "event": "snapshot", "data": ["milk"]}]
+    assert [json.loads(m) for m in ws.messages] == [
+        {"id": "1", "event": "snapshot", "data": ["milk"]},
+        {"id": "1", "event": "caught-up", "missed": 0},
+    ]
     assert [c["channel"] for c in ws.controls if c["type"] == "subscribe"] == ["s5"]
     resumed = grip_client.websocket("/board-ws/s5/?last_id=1", [("OPEN", None)])
-    assert resumed.messages == []  # nothing missed, and no snapshot for a client that resumes
+    # Nothing missed, and no snapshot for a client that resumes: only where it is.
+    assert [json.loads(m) for m in resumed.messages] == [{"id": "1", "event": "caught-up", "missed": 0}]
 
 
 def test_a_snapshot_on_a_view_that_is_not_durable_is_refused_when_routed():

@@ -115,6 +115,7 @@ def test_websocket_and_long_poll_get_the_snapshot_then_the_next_change(stack: St
     ws = websocket.create_connection(ws_url, timeout=10)
     try:
         assert json.loads(ws.recv()) == {"id": "1", "event": "snapshot", "data": ["milk"]}
+        assert json.loads(ws.recv()) == {"id": "1", "event": "caught-up", "missed": 0}
         first = requests.get(f"{url}/board-poll/{channel}/", timeout=10)
         assert first.json() == {"last_id": "1", "snapshot": ["milk"]}
         answers: list[Any] = []

@@ -121,6 +121,18 @@ test("a reset is reported and the socket goes on from its id", () => {
   assert.strictEqual(socket.lastId, "90");
 });
 
+test("a snapshot gives the state and the version the events follow", () => {
+  const { socket, got, last } = fresh();
+  let snapshot = null;
+  socket.onsnapshot = (data, id) => (snapshot = [data, id]);
+  last().open();
+  last().deliver({ id: "12", event: "snapshot", data: { items: [1, 2] } });
+  last().deliver({ id: "12", event: "caught-up", missed: 0 });
+  last().deliver({ id: "13", data: "next" });
+  assert.deepStrictEqual(snapshot, [{ items: [1, 2] }, "12"]);
+  assert.deepStrictEqual(got, [["next", "13"]]);
+});
+
 test("messages that are not durable events pass through with a null id", () => {
   const { got, last } = fresh();
   last().open();
