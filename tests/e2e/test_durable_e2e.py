@@ -109,10 +109,15 @@ class Stack:
         self.server.wait(10)
 
     def stop(self) -> None:
+        # The proxy first: the sockets it closes send the server no more events to wait for.
+        self.pushpin.stop()
         if self.server is not None and self.server.poll() is None:
             self.server.terminate()
-            self.server.wait(10)
-        self.pushpin.stop()
+            try:
+                self.server.wait(30)
+            except subprocess.TimeoutExpired:  # uvicorn waiting for a request under load
+                self.server.kill()
+                self.server.wait(10)
 
     def stored(self, channel: str) -> int:
         """The channel's last id, read from the history file itself."""
