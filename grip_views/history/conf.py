@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 
 from ..exceptions import GripConfigurationError
 
-__all__ = ["BACKENDS", "history_settings"]
+__all__ = ["BACKENDS", "backend_class", "history_settings"]
 
 #: The names GRIP_HISTORY_BACKEND takes besides a dotted path.
 BACKENDS = {
@@ -23,14 +23,34 @@ BACKENDS = {
 }
 
 
-def _number(name: str, default: float | None, *, integer: bool) -> Any:
+def backend_class(setting: str, names: dict[str, str], base: type) -> type:
+    """The store class a ``*_BACKEND`` setting names: "database" (its default),
+    "redis", a dotted path or a class; a subclass of ``base``, else an error naming the setting."""
+    value = getattr(django_settings, setting, "database")
+    path = names.get(value, value) if isinstance(value, str) else value
+    try:
+        cls = import_string(path) if isinstance(path, str) else path
+    except ImportError as exc:
+        raise GripConfigurationError(
+            f"{setting} {value!r} is not 'database', 'redis' nor an importable dotted path: {exc}"
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise GripConfigurationError(
+            f"{setting} {value!r} is not a {base.__module__.rsplit('.', 1)[0]}.{base.__name__} subclass"
+        )
+    return cls
+
+
+def _number(name: str, default: float | None, *, integer: bool, none: str | None = "keep everything") -> Any:
+    """A positive number setting; None allowed (meaning ``none``) unless ``none`` is None."""
     value = getattr(django_settings, name, default)
-    if value is None:
+    if value is None and none is not None:
         return None
     kind = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
         what = "a positive integer" if integer else "a positive number of seconds"
-        raise GripConfigurationError(f"{name} must be {what} or None (keep everything), got {value!r}")
+        also = f" or None ({none})" if none is not None else ""
+        raise GripConfigurationError(f"{name} must be {what}{also}, got {value!r}")
     return value
 
 
@@ -42,20 +62,7 @@ class HistorySettings:
         """``GRIP_HISTORY_BACKEND``: "database" (default), "redis", or a dotted path."""
         from .base import HistoryBackend
 
-        value = getattr(django_settings, "GRIP_HISTORY_BACKEND", "database")
-        path = BACKENDS.get(value, value) if isinstance(value, str) else value
-        try:
-            cls = import_string(path) if isinstance(path, str) else path
-        except ImportError as exc:
-            raise GripConfigurationError(
-                f"GRIP_HISTORY_BACKEND {value!r} is not 'database', 'redis' nor an importable "
-                f"dotted path: {exc}"
-            ) from exc
-        if not (isinstance(cls, type) and issubclass(cls, HistoryBackend)):
-            raise GripConfigurationError(
-                f"GRIP_HISTORY_BACKEND {value!r} is not a grip_views.history.HistoryBackend subclass"
-            )
-        return cls
+        return backend_class("GRIP_HISTORY_BACKEND", BACKENDS, HistoryBackend)
 
     @property
     def redis_url(self) -> str:
