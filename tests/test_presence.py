@@ -59,12 +59,12 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="x")
+    return django_user_model.objects.create_user("alice")
 
 
 @pytest.fixture
 def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="x")
+    return django_user_model.objects.create_user("bob")
 
 
 def client_for(user=None) -> GripClient:
