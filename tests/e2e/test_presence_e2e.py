@@ -24,7 +24,8 @@ import pytest
 import requests
 import websockets
 
-from grip_views.pushpin import Pushpin, find_pushpin
+from grip_views.pushpin import Pushpin
+from grip_views.testing.pytest_plugin import require_pushpin
 from tests.e2e.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,10 +107,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if find_pushpin() is None:
-        if os.environ.get("CI") in ("true", "1"):
-            pytest.fail("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
-        pytest.skip("Pushpin is not installed: apt-get update && apt-get install -y pushpin")
+    require_pushpin()
     s = Stack(tmp_path_factory.mktemp("presence"))
     s.pushpin.start()
     try:
