@@ -7,6 +7,8 @@ access (``override_settings`` works), the same message at runtime and from
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -14,7 +16,7 @@ from django.utils.module_loading import import_string
 
 from ..exceptions import GripConfigurationError
 
-__all__ = ["BACKENDS", "backend_class", "history_settings"]
+__all__ = ["BACKENDS", "LazyStore", "backend_class", "build_store", "history_settings"]
 
 #: The names GRIP_HISTORY_BACKEND takes besides a dotted path.
 BACKENDS = {
@@ -109,16 +111,40 @@ class HistorySettings:
         return _number("GRIP_OUTBOX_RETRY_MAX", 30.0, integer=False) or 30.0  # type: ignore[no-any-return]
 
     def build_backend(self) -> Any:
-        cls = self.backend
-        from .redis_store import RedisHistory
-
-        if issubclass(cls, RedisHistory):
-            return cls(self.redis_url, self.redis_prefix)
-        from .database import DatabaseHistory
-
-        if issubclass(cls, DatabaseHistory):
-            return cls(self.database)
-        return cls()
+        return build_store(self.backend)
 
 
 history_settings = HistorySettings()
+
+
+def build_store(cls: type) -> Any:
+    """A store of class ``cls``, connected where the history settings say: Redis stores
+    (``uses_redis``) to ``GRIP_HISTORY_REDIS_URL``, database ones (``uses_database``) to
+    ``GRIP_HISTORY_DATABASE``; any other class is built without arguments."""
+    if getattr(cls, "uses_redis", False):
+        return cls(history_settings.redis_url, history_settings.redis_prefix)
+    if getattr(cls, "uses_database", False):
+        return cls(history_settings.database)
+    return cls()
+
+
+class LazyStore:
+    """A process's store, built by ``build`` on first use; ``reset()`` forgets it."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._store: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        store = self._store
+        if store is None:
+            with self._lock:
+                store = self._store
+                if store is None:
+                    store = self._store = self._build()
+        return store
+
+    def reset(self) -> None:
+        with self._lock:
+            self._store = None

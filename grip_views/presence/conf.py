@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..exceptions import GripConfigurationError
-from ..history.conf import _number, backend_class, history_settings
+from ..history.conf import _number, backend_class, build_store
 
 __all__ = ["BACKENDS", "presence_settings"]
 
@@ -58,16 +58,7 @@ class PresenceSettings:
         return _number("GRIP_PRESENCE_DEBOUNCE", 5, integer=False, none=None)  # type: ignore[no-any-return]
 
     def build_backend(self) -> Any:
-        cls = self.backend
-        from .redis_store import RedisPresence
-
-        if issubclass(cls, RedisPresence):
-            return cls(history_settings.redis_url, history_settings.redis_prefix)
-        from .database import DatabasePresence
-
-        if issubclass(cls, DatabasePresence):
-            return cls(history_settings.database)
-        return cls()
+        return build_store(self.backend)
 
 
 presence_settings = PresenceSettings()

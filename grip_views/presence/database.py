@@ -24,6 +24,9 @@ __all__ = ["DatabasePresence"]
 class DatabasePresence(PresenceBackend):
     """Presence in the database ``using`` (``GRIP_HISTORY_DATABASE``; ``manage.py migrate``)."""
 
+    #: Built with ``GRIP_HISTORY_DATABASE`` (see ``build_store``).
+    uses_database = True
+
     def __init__(self, using: str | None = None) -> None:
         self.using = using
 

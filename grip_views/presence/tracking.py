@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -27,6 +26,7 @@ from django.db import transaction
 from django.dispatch import receiver
 from gripcontrol import HttpStreamFormat, WebSocketMessageFormat
 
+from ..history.conf import LazyStore
 from ..protocol.sse import format_event
 from ..publishing import publish
 from .base import Change, Member, PresenceBackend
@@ -51,29 +51,20 @@ logger = logging.getLogger(__name__)
 #: Seconds between two sweeps made by one process's presence writes.
 SWEEP_EVERY = 1.0
 
-_store: PresenceBackend | None = None
-_lock = threading.Lock()
+_store = LazyStore(lambda: presence_settings.build_backend())
 _swept_at = 0.0
 
 
 def get_presence() -> PresenceBackend:
     """The process's presence store (``GRIP_PRESENCE_BACKEND``)."""
-    global _store
-    store = _store
-    if store is None:
-        with _lock:
-            store = _store
-            if store is None:
-                store = _store = presence_settings.build_backend()
-    return store
+    return _store.get()  # type: ignore[no-any-return]
 
 
 def reset_presence() -> None:
     """Forget the store, so the next use reads the settings again."""
-    global _store, _swept_at
-    with _lock:
-        _store = None
-        _swept_at = 0.0
+    global _swept_at
+    _store.reset()
+    _swept_at = 0.0
 
 
 @receiver(setting_changed)

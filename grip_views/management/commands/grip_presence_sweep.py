@@ -10,12 +10,11 @@ SIGINT stop it cleanly after the sweep it is running.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from grip_views.management.loop import run_until_stopped
 from grip_views.presence import sweep
 
 logger = logging.getLogger("grip_views.presence")
@@ -31,31 +30,10 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="sweep once, then exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        stop = threading.Event()
-        interval = max(0.05, options["interval"])
+        def step() -> None:
+            changes = sweep()
+            if changes:
+                self.stdout.write(", ".join(f"{c.kind} {c.channel}" for c in changes))
 
-        def on_signal(signum: int, frame: Any) -> None:
-            stop.set()
-
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            while True:
-                try:
-                    changes = sweep()
-                except Exception as exc:
-                    logger.error(
-                        "grip_views: grip_presence_sweep: sweep failed (next in %.1f s): %s", interval, exc
-                    )
-                    if options["once"]:
-                        raise SystemExit(1) from exc
-                else:
-                    if changes:
-                        self.stdout.write(", ".join(f"{c.kind} {c.channel}" for c in changes))
-                    if options["once"]:
-                        return
-                if stop.wait(interval):
-                    break
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        self.stdout.write("grip_presence_sweep stopped")
+        if not run_until_stopped(step, options["interval"], options["once"], logger, "grip_presence_sweep"):
+            self.stdout.write("grip_presence_sweep stopped")
