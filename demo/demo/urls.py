@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/", include("demo_api.urls")),
     path("chat/<slug:room>/", chat.ChatPage.as_view()),
     path("chat/<slug:room>/socket/", chat.ChatRoom.as_view()),
+    path("chat/<slug:room>/members/", chat.ChatMembers.as_view()),
 ]
