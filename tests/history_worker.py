@@ -2,7 +2,8 @@
 
 ``migrate``; ``check`` (tests/history_checks.py on the configured store);
 ``append CHANNEL N`` (N appends, each in its own transaction; prints the ids);
-``presence-check``; ``presence-join|presence-leave CHANNEL N TAG`` (N connections of one member).
+``presence-check``; ``presence-race CHANNEL N TAG GO`` (N connections of one member join,
+then leave once the file GO exists).
 Configured by the environment (tests/settings_history.py).
 """
 
@@ -45,21 +46,25 @@ def main(argv: list[str]) -> int:
 
         check_presence(get_presence())
         print("ok")
-    elif cmd in ("presence-join", "presence-leave"):
-        # N connections of one member: print how many joins (or leaves) this process was told of.
+    elif cmd == "presence-race":
+        # N connections of one member join, then (once the GO file exists) leave:
+        # print how many joins and leaves this process was told of.
         import time
+        from pathlib import Path
 
         from grip_views.presence import get_presence
 
-        channel, count, tag = argv[1], int(argv[2]), argv[3]
-        store, now, news = get_presence(), time.time(), 0
+        channel, count, tag, go = argv[1], int(argv[2]), argv[3], Path(argv[4])
+        store, now, joins, leaves = get_presence(), time.time(), 0, 0
         for n in range(count):
-            if cmd == "presence-join":
-                changes = store.join(channel, "same-user", f"{tag}-{n}", {"id": "same-user"}, now + 300, now)
-            else:
-                changes = store.leave(f"{tag}-{n}", now)
-            news += sum(c.kind in ("join", "leave") for c in changes)
-        print(news)
+            changes = store.join(channel, "same-user", f"{tag}-{n}", {"id": "same-user"}, now + 300, now)
+            joins += sum(c.kind == "join" for c in changes)
+        print("joined", flush=True)
+        while not go.exists():
+            time.sleep(0.01)
+        for n in range(count):
+            leaves += sum(c.kind == "leave" for c in store.leave(f"{tag}-{n}", time.time()))
+        print(json.dumps([joins, leaves]))
     else:
         print(f"unknown command {cmd}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@ the debounce; each join and leave reported once to concurrent writer processes."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -31,10 +32,22 @@ def test_redis_presence_store_joins_leaves_expires_and_debounces(redis_env):  # 
     assert _worker(redis_env, "presence-check").strip() == "ok"
 
 
-def _race(env, cmd, channel):
+@pytest.mark.parametrize("store", ["postgres", "redis", "sqlite"])
+def test_one_member_joining_from_concurrent_processes_joins_once_and_leaves_once(store, request, tmp_path):
+    env = request.getfixturevalue({"postgres": "pg_env", "redis": "redis_env", "sqlite": "sqlite_env"}[store])
+    channel, go = f"race-{uuid.uuid4().hex[:8]}", tmp_path / "go"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.history_worker", cmd, channel, str(CONNECTIONS), f"w{i}"],
+            [
+                sys.executable,
+                "-m",
+                "tests.history_worker",
+                "presence-race",
+                channel,
+                str(CONNECTIONS),
+                f"w{i}",
+                go,
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -43,20 +56,20 @@ def _race(env, cmd, channel):
         )
         for i in range(WRITERS)
     ]
-    told = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err[-3000:]
-        told.append(int(out))
-    return told
-
-
-@pytest.mark.parametrize("store", ["postgres", "redis", "sqlite"])
-def test_one_member_joining_from_concurrent_processes_joins_once_and_leaves_once(store, request):
-    env = request.getfixturevalue({"postgres": "pg_env", "redis": "redis_env", "sqlite": "sqlite_env"}[store])
-    channel = f"race-{uuid.uuid4().hex[:8]}"
-    joins = _race(env, "presence-join", channel)
-    leaves = _race(env, "presence-leave", channel)
-    print(f"{store}: {WRITERS} processes x {CONNECTIONS} connections: joins {joins}, leaves {leaves}")
-    assert sum(joins) == 1
-    assert sum(leaves) == 1
+    try:
+        for proc in procs:  # every connection joined before any leaves
+            assert proc.stdout.readline() == "joined\n", proc.stderr.read()[-3000:]
+        go.touch()
+        told = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err[-3000:]
+            told.append(json.loads(out))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    print(f"{store}: {WRITERS} processes x {CONNECTIONS} connections: [joins, leaves] {told}")
+    assert sum(joins for joins, _ in told) == 1
+    assert sum(leaves for _, leaves in told) == 1
