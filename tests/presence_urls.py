@@ -7,5 +7,6 @@ urlpatterns = [
     path("stream/<str:room>/", views.RoomStream.as_view()),
     path("ws/<str:room>/", views.RoomSocket.as_view()),
     path("guest/<str:room>/", views.GuestSocket.as_view()),
+    path("async-guest/<str:room>/", views.AsyncGuestSocket.as_view()),
     path("members/<str:room>/", views.RoomMembers.as_view()),
 ]

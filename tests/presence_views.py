@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from grip_views import EventStreamView, GripStreamView, JsonWebSocketView, WebSocketView
+from grip_views import (
+    AsyncJsonWebSocketView,
+    EventStreamView,
+    GripStreamView,
+    JsonWebSocketView,
+    WebSocketView,
+)
 from grip_views.presence import PresenceMembersView, PresenceMixin
 
 
@@ -33,6 +39,13 @@ class GuestSocket(PresenceMixin, RoomMixin, WebSocketView):
     def get_presence_info(self):
         name = self.request.GET.get("name")
         return {"id": name, "name": name} if name else None
+
+
+class AsyncGuestSocket(PresenceMixin, RoomMixin, AsyncJsonWebSocketView):
+    """Presence on an Async* view, with an ``async def`` hook."""
+
+    async def get_presence_info(self):
+        return {"id": self.request.GET["name"], "name": self.request.GET["name"]}
 
 
 class RoomMembers(RoomMixin, PresenceMembersView):

@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
-from grip_views import EventStreamView, GripLongPollView
+from grip_views import EventStreamView, GripLongPollView, WebSocketView
 from grip_views.presence import (
     PresenceMixin,
     channel_occupied,
@@ -133,6 +133,14 @@ def test_an_anonymous_socket_is_not_a_member_unless_the_hook_names_it(clock):
     guests.websocket("/presence/guest/x/?name=zoe", connection_id="z2")
     guests.websocket("/presence/guest/x/?name=yan", connection_id="y1")
     assert [(m.key, m.connections) for m in members("room-x")] == [("yan", 1), ("zoe", 2)]
+
+
+def test_an_async_view_with_an_async_hook_has_presence_too(clock):
+    client = client_for()
+    reply = client.websocket("/presence/async-guest/x/?name=ann", connection_id="n1")
+    assert json.loads(reply.messages[0])["members"][0]["key"] == "ann"
+    client.websocket("/presence/async-guest/x/?name=ann", [("CLOSE", b"\x03\xe8")], connection_id="n1")
+    assert [m["event"] for m in news("room-x")] == ["join", "leave"]
 
 
 def test_a_socket_refused_by_can_subscribe_never_joins(clock, alice):
@@ -314,6 +322,7 @@ def test_presence_is_refused_on_a_long_poll_and_on_a_durable_stream():
         type("Poll", (PresenceMixin, GripLongPollView), {})
     with pytest.raises(ImproperlyConfigured, match="durable"):
         type("Durable", (PresenceMixin, EventStreamView), {"durable": True})
+    type("DurableSocket", (PresenceMixin, WebSocketView), {"durable": True})  # no next link needed
 
 
 # -- settings --------------------------------------------------------------------------

@@ -87,10 +87,10 @@ class PresenceMixin:
                 f"{cls.__qualname__}: PresenceMixin goes on a stream, SSE or WebSocket view "
                 "(a long-poll's client is not connected between its requests)."
             )
-        if getattr(cls, "durable", False):
+        if issubclass(cls, GripStreamView) and cls.durable:
             raise ImproperlyConfigured(
                 f"{cls.__qualname__}: PresenceMixin and durable = True both need the stream's next "
-                "link; use presence on a view that is not durable."
+                "link; use presence on a stream that is not durable (or on a WebSocket)."
             )
 
     # -- hooks -------------------------------------------------------------------
