@@ -9,4 +9,5 @@ urlpatterns = [
     path("guest/<str:room>/", views.GuestSocket.as_view()),
     path("async-guest/<str:room>/", views.AsyncGuestSocket.as_view()),
     path("members/<str:room>/", views.RoomMembers.as_view()),
+    path("api/members/<str:room>/", views.RoomMembersAPI.as_view()),
 ]

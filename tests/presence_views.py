@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rest_framework import permissions
+
 from grip_views import (
     AsyncJsonWebSocketView,
     EventStreamView,
@@ -10,6 +12,7 @@ from grip_views import (
     WebSocketView,
 )
 from grip_views.presence import PresenceMembersView, PresenceMixin
+from grip_views.rest_framework import PresenceMembersAPIView
 
 
 class RoomMixin:
@@ -50,3 +53,9 @@ class AsyncGuestSocket(PresenceMixin, RoomMixin, AsyncJsonWebSocketView):
 
 class RoomMembers(RoomMixin, PresenceMembersView):
     pass
+
+
+class RoomMembersAPI(RoomMixin, PresenceMembersAPIView):
+    """The members through DRF: logged-in users only."""
+
+    permission_classes = [permissions.IsAuthenticated]

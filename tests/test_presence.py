@@ -317,6 +317,18 @@ def test_the_members_endpoint_lists_members_and_refuses_denied_channels(clock, a
     assert denied.status_code == 403 and denied.content.count(b"\n") == 1
 
 
+def test_the_drf_members_endpoint_applies_drfs_permissions(clock, alice):
+    client_for(alice).websocket("/presence/ws/x/", connection_id="a1")
+    assert client_for().get("/presence/api/members/x/").status_code == 403  # IsAuthenticated
+    response = client_for(alice).get("/presence/api/members/x/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert response.json()["members"][0]["info"] == {"id": alice.pk, "username": "alice"}
+    denied = client_for(alice).get("/presence/api/members/x-secret/", HTTP_ACCEPT="application/json")
+    assert (
+        denied.status_code == 403 and denied.json()["detail"] == "Not allowed to subscribe to this channel."
+    )
+
+
 def test_presence_is_refused_on_a_long_poll_and_on_a_durable_stream():
     with pytest.raises(ImproperlyConfigured, match="long-poll"):
         type("Poll", (PresenceMixin, GripLongPollView), {})

@@ -44,7 +44,7 @@ from . import tracking
 from .base import Member
 from .conf import presence_settings
 
-__all__ = ["PRESENCE_PARAM", "PresenceMembersView", "PresenceMixin", "member_key"]
+__all__ = ["PRESENCE_PARAM", "PresenceMembersView", "PresenceMixin", "member_key", "members_json"]
 
 #: The query parameter of a stream's heartbeat link.
 PRESENCE_PARAM = "grip_presence"
@@ -254,13 +254,15 @@ class PresenceMembersView(SubscriptionMixin, View):
             channels = self.get_channels()
         except (RejectConnection, InvalidChannel) as exc:
             return refusal_response(exc)
-        if len(channels) != 1:
-            raise ImproperlyConfigured(
-                f"{type(self).__qualname__}: channels_for() must return exactly one channel, "
-                f"not {len(channels)}."
-            )
-        channel = channels[0].name
-        found = tracking.members(channel)
-        return JsonResponse(
-            {"channel": channel, "count": len(found), "members": [m.as_json() for m in found]}
+        return JsonResponse(members_json(self, channels))
+
+
+def members_json(view: object, channels: tuple[Channel, ...]) -> dict[str, Any]:
+    """``{"channel", "count", "members"}`` of a members endpoint's one channel."""
+    if len(channels) != 1:
+        raise ImproperlyConfigured(
+            f"{type(view).__qualname__}: channels_for() must return exactly one channel, not {len(channels)}."
         )
+    channel = channels[0].name
+    found = tracking.members(channel)
+    return {"channel": channel, "count": len(found), "members": [m.as_json() for m in found]}
