@@ -22,7 +22,10 @@ from bench import procs
 from bench.common import Result, machine_info, progress
 from bench.requests_inproc import BASE_COMMIT
 
-BENCHMARKS = ["codec", "inproc", "caches", "proxy", "publish", "zmq", "latency", "hold", "pmem", "servers"]
+BENCHMARKS = [
+    *("codec", "inproc", "caches", "proxy", "publish", "zmq", "latency", "hold", "pmem", "servers"),
+    "presence",
+]
 NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers"}
 BUDGET_S = 15 * 60
 
@@ -236,4 +239,5 @@ _MODULES = {
     "hold": "holding",
     "pmem": "pushpin_memory",
     "servers": "servers",
+    "presence": "presence",
 }

@@ -206,49 +206,54 @@ def _is_short_secret(key: str | bytes | None) -> bool:
     return len(key.encode() if isinstance(key, str) else key) < 32
 
 
+def _store_errors(
+    setting: str, read_backend: Callable[[], type], base_hint: str, check_id: str
+) -> list[CheckMessage]:
+    """A ``*_BACKEND`` setting's errors: the class it names, and for Redis its URL and redis-py."""
+    from .history.conf import history_settings
+
+    messages: list[CheckMessage] = []
+    try:
+        backend = read_backend()
+    except GripConfigurationError as exc:
+        return [Error(str(exc), hint=base_hint, id=check_id)]
+    if getattr(backend, "uses_redis", False):
+        try:
+            history_settings.redis_url  # noqa: B018
+            history_settings.redis_prefix  # noqa: B018
+        except GripConfigurationError as exc:
+            messages.append(
+                Error(
+                    str(exc),
+                    hint="Example: GRIP_HISTORY_REDIS_URL = 'redis://127.0.0.1:6379/0'.",
+                    id=check_id,
+                )
+            )
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            messages.append(
+                Error(
+                    f"{setting} is 'redis' but redis-py is not installed.",
+                    hint="pip install 'grip-views[redis]'",
+                    id="grip_views.E011",
+                )
+            )
+    return messages
+
+
 @register(Tags.compatibility)
 def check_history(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """The history store and outbox settings (``GRIP_HISTORY_*``, ``GRIP_OUTBOX_*``) have the right shape."""
     from .history.conf import history_settings
 
-    messages: list[CheckMessage] = []
-    try:
-        backend = history_settings.backend
-    except GripConfigurationError as exc:
-        messages.append(
-            Error(
-                str(exc),
-                hint="Set GRIP_HISTORY_BACKEND = 'database' (the default: run manage.py migrate), "
-                "'redis' (pip install 'grip-views[redis]'), or a dotted path to a HistoryBackend.",
-                id="grip_views.E009",
-            )
-        )
-        backend = None
-    if backend is not None:
-        from .history.redis_store import RedisHistory
-
-        if issubclass(backend, RedisHistory):
-            try:
-                history_settings.redis_url  # noqa: B018
-                history_settings.redis_prefix  # noqa: B018
-            except GripConfigurationError as exc:
-                messages.append(
-                    Error(
-                        str(exc),
-                        hint="Example: GRIP_HISTORY_REDIS_URL = 'redis://127.0.0.1:6379/0'.",
-                        id="grip_views.E009",
-                    )
-                )
-            try:
-                import redis  # noqa: F401
-            except ImportError:
-                messages.append(
-                    Error(
-                        "GRIP_HISTORY_BACKEND is 'redis' but redis-py is not installed.",
-                        hint="pip install 'grip-views[redis]'",
-                        id="grip_views.E011",
-                    )
-                )
+    messages = _store_errors(
+        "GRIP_HISTORY_BACKEND",
+        lambda: history_settings.backend,
+        "Set GRIP_HISTORY_BACKEND = 'database' (the default: run manage.py migrate), "
+        "'redis' (pip install 'grip-views[redis]'), or a dotted path to a HistoryBackend.",
+        "grip_views.E009",
+    )
     for read, hint in (
         (lambda: history_settings.database, "Use an alias of DATABASES, or None for the router's."),
         (
@@ -265,4 +270,44 @@ def check_history(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             read()
         except GripConfigurationError as exc:
             messages.append(Error(str(exc), hint=hint, id="grip_views.E010"))
+    return messages
+
+
+@register(Tags.compatibility)
+def check_presence(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The presence settings (``GRIP_PRESENCE_*``) have the right shape."""
+    from .presence.conf import presence_settings
+
+    messages = _store_errors(
+        "GRIP_PRESENCE_BACKEND",
+        lambda: presence_settings.backend,
+        "Set GRIP_PRESENCE_BACKEND = 'database' (the default: run manage.py migrate), "
+        "'redis' (pip install 'grip-views[redis]'), or a dotted path to a PresenceBackend.",
+        "grip_views.E016",
+    )
+    try:
+        ttl = presence_settings.ttl  # reads GRIP_PRESENCE_HEARTBEAT too
+        presence_settings.debounce  # noqa: B018
+    except GripConfigurationError as exc:
+        messages.append(
+            Error(
+                str(exc),
+                hint="GRIP_PRESENCE_TTL, GRIP_PRESENCE_HEARTBEAT (whole seconds) and "
+                "GRIP_PRESENCE_DEBOUNCE are positive seconds, the TTL longer than the heartbeat: "
+                "e.g. 60, 25 and 5.",
+                id="grip_views.E017",
+            )
+        )
+    else:
+        from .protocol.instructions import MIN_KEEP_ALIVE_INTERVAL
+
+        if ttl <= MIN_KEEP_ALIVE_INTERVAL:
+            messages.append(
+                Warning(
+                    f"GRIP_PRESENCE_TTL is {ttl!r} s: a WebSocket member would expire between two of the "
+                    f"proxy's keep-alive requests (at least {MIN_KEEP_ALIVE_INTERVAL} s apart on Pushpin).",
+                    hint="Use a TTL longer than 20 s if presence views include WebSockets, e.g. 60.",
+                    id="grip_views.W005",
+                )
+            )
     return messages

@@ -48,3 +48,60 @@ class HistoryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} #{self.seq}"
+
+
+class PresenceChannel(models.Model):
+    """A channel with presence: its lock row (every join and leave of the channel
+    takes it), whether it is occupied, and since when it is empty (the debounce)."""
+
+    name: models.CharField[str, str] = models.CharField(max_length=200, primary_key=True)
+    occupied: models.BooleanField[bool, bool] = models.BooleanField(default=False)
+    vacant_since: models.FloatField[float | None, float | None] = models.FloatField(null=True)
+
+    class Meta:
+        db_table = "grip_views_presence_channel"
+        indexes = [models.Index(fields=["vacant_since"], name="grip_views_presence_vacant")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'occupied' if self.occupied else 'empty'})"
+
+
+class PresenceMember(models.Model):
+    """A member whose ``join`` was announced and whose ``leave`` was not yet."""
+
+    channel: models.CharField[str, str] = models.CharField(max_length=200)
+    member: models.CharField[str, str] = models.CharField(max_length=200)
+
+    class Meta:
+        db_table = "grip_views_presence_member"
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "member"], name="grip_views_presence_member_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} in {self.channel}"
+
+
+class PresenceEntry(models.Model):
+    """One connection of one member in one channel, live until ``expires_at``
+    (seconds since the epoch), which each heartbeat pushes back."""
+
+    channel: models.CharField[str, str] = models.CharField(max_length=200)
+    member: models.CharField[str, str] = models.CharField(max_length=200)
+    connection: models.CharField[str, str] = models.CharField(max_length=200)
+    info: models.JSONField[Any, Any] = models.JSONField(default=dict)
+    expires_at: models.FloatField[float, float] = models.FloatField()
+
+    class Meta:
+        db_table = "grip_views_presence"
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "connection"], name="grip_views_presence_conn_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["connection"], name="grip_views_presence_conn"),
+            models.Index(fields=["channel", "member"], name="grip_views_presence_by_member"),
+            models.Index(fields=["expires_at"], name="grip_views_presence_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} ({self.connection}) in {self.channel}"

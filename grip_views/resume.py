@@ -50,9 +50,11 @@ __all__ = [
     "NEXT_PARAM",
     "next_link_for",
     "read_next_token",
+    "read_signed_link",
     "read_snapshot",
     "reliable_hold",
     "replay_stream",
+    "signed_link",
     "stream_content",
 ]
 
@@ -65,20 +67,34 @@ _SALT = "grip_views.resume.next-link"
 NEXT_LINK_MAX_AGE = 3600
 
 
-def next_link_for(path: str, channel: str) -> str:
-    token = signing.dumps({"p": path, "c": channel}, salt=_SALT, compress=True)
-    return f"{quote(path)}?{NEXT_PARAM}={quote(token)}"
+def signed_link(path: str, param: str, salt: str, data: dict[str, Any]) -> str:
+    """``path?param=<token>``: ``data`` signed with ``SECRET_KEY`` for ``path`` only."""
+    token = signing.dumps({"p": path, **data}, salt=salt, compress=True)
+    return f"{quote(path)}?{param}={quote(token)}"
 
 
-def read_next_token(token: str, path: str) -> str:
-    """The channel a next link was made for; raises RejectConnection (403) if forged or stale."""
+def read_signed_link(token: str, path: str, salt: str, max_age: int) -> dict[str, Any]:
+    """The data of a :func:`signed_link` token; RejectConnection (403) if forged, stale or
+    made for another path."""
     try:
-        value = signing.loads(token, salt=_SALT, max_age=NEXT_LINK_MAX_AGE)
+        value = signing.loads(token, salt=salt, max_age=max_age)
     except signing.SignatureExpired:
         raise RejectConnection("This next link has expired.", status=403) from None
     except signing.BadSignature:
         raise RejectConnection("This next link was not made by this app.", status=403) from None
-    if not isinstance(value, dict) or value.get("p") != path or not isinstance(value.get("c"), str):
+    if not isinstance(value, dict) or value.get("p") != path:
+        raise RejectConnection("This next link is for another view.", status=403)
+    return value
+
+
+def next_link_for(path: str, channel: str) -> str:
+    return signed_link(path, NEXT_PARAM, _SALT, {"c": channel})
+
+
+def read_next_token(token: str, path: str) -> str:
+    """The channel a next link was made for; raises RejectConnection (403) if forged or stale."""
+    value = read_signed_link(token, path, _SALT, NEXT_LINK_MAX_AGE)
+    if not isinstance(value.get("c"), str):
         raise RejectConnection("This next link is for another view.", status=403)
     return str(value["c"])
 

@@ -1,7 +1,9 @@
 """One process of the history tests: ``python -m tests.history_worker CMD [ARGS]``.
 
 ``migrate``; ``check`` (tests/history_checks.py on the configured store);
-``append CHANNEL N`` (N appends, each in its own transaction; prints the ids).
+``append CHANNEL N`` (N appends, each in its own transaction; prints the ids);
+``presence-check``; ``presence-race CHANNEL N TAG GO`` (N connections of one member join,
+then leave once the file GO exists).
 Configured by the environment (tests/settings_history.py).
 """
 
@@ -38,6 +40,31 @@ def main(argv: list[str]) -> int:
             with transaction.atomic():
                 ids.append(store.append(channel, {"sse": f"data: {os.getpid()}-{n}\n\n"}))
         print(json.dumps(ids))
+    elif cmd == "presence-check":
+        from grip_views.presence import get_presence
+        from tests.presence_checks import check_store as check_presence
+
+        check_presence(get_presence())
+        print("ok")
+    elif cmd == "presence-race":
+        # N connections of one member join, then (once the GO file exists) leave:
+        # print how many joins and leaves this process was told of.
+        import time
+        from pathlib import Path
+
+        from grip_views.presence import get_presence
+
+        channel, count, tag, go = argv[1], int(argv[2]), argv[3], Path(argv[4])
+        store, now, joins, leaves = get_presence(), time.time(), 0, 0
+        for n in range(count):
+            changes = store.join(channel, "same-user", f"{tag}-{n}", {"id": "same-user"}, now + 300, now)
+            joins += sum(c.kind == "join" for c in changes)
+        print("joined", flush=True)
+        while not go.exists():
+            time.sleep(0.01)
+        for n in range(count):
+            leaves += sum(c.kind == "leave" for c in store.leave(f"{tag}-{n}", time.time()))
+        print(json.dumps([joins, leaves]))
     else:
         print(f"unknown command {cmd}", file=sys.stderr)
         return 2

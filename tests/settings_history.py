@@ -22,5 +22,6 @@ if _db == "postgres":
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _db, "OPTIONS": {"timeout": 30}}}
 GRIP_HISTORY_BACKEND = os.environ.get("GV_HISTORY", "database")
+GRIP_PRESENCE_BACKEND = GRIP_HISTORY_BACKEND
 GRIP_HISTORY_REDIS_URL = os.environ.get("GV_REDIS_URL", "redis://127.0.0.1:6379/0")
 GRIP_HISTORY_REDIS_PREFIX = os.environ.get("GV_REDIS_PREFIX", "grip:")

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.rst"
 #: The sections whose code is the demo's.
-SECTIONS = ["Quickstart", "A chat room", "A complete example", "Snapshot, then changes"]
+SECTIONS = ["Quickstart", "A chat room", "A complete example", "Snapshot, then changes", "Presence"]
 
 _HEADING = re.compile(r"^(\S.*)\n([-=~^]+)$", re.MULTILINE)
 _FILE_MARKER = re.compile(r"^# (demo/\S+\.py)$")
@@ -110,6 +110,7 @@ def test_every_section_names_the_demo_files_it_shows() -> None:
     assert ("A chat room", "demo/demo/chat.py") in shown
     assert ("A chat room", "demo/demo/urls.py") in shown
     assert ("A complete example", "demo/demo_api/views.py") in shown
+    assert ("Presence", "demo/demo/chat.py") in shown
 
 
 def test_a_changed_line_is_caught() -> None:

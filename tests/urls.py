@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("e2e/", include("tests.e2e_urls")),
+    path("presence/", include("tests.presence_urls")),
     path("api/", include("tests.drf_app.urls")),
     path("", include("tests.security_urls")),
     path("feed/", views.Feed.as_view()),

@@ -1,17 +1,18 @@
-"""A chat room per URL: join, say, typing (to the others), leave."""
+"""A chat room per URL: join, say, typing (to the others), leave, who is online."""
 
 import re
 
 from django.views.generic import TemplateView
 
 from grip_views import JsonWebSocketView
+from grip_views.presence import PresenceMembersView, PresenceMixin
 
 NAME = re.compile(r"[\w-]{1,20}")  # 1-20 letters, digits, "-" or "_"
 MAX_TEXT = 500
 HELP = 'send {"type": "say", "text": "..."} or {"type": "typing"}'
 
 
-class ChatRoom(JsonWebSocketView):
+class ChatRoom(PresenceMixin, JsonWebSocketView):
     """The WebSocket /chat/<room>/socket/?name=<name>: every socket of a room hears
     the others join, say, type and leave.
 
@@ -27,6 +28,9 @@ class ChatRoom(JsonWebSocketView):
     @property
     def name(self):
         return self.request.GET.get("name", "")
+
+    def get_presence_info(self):  # who is online: the sockets (tabs) of a name are one member
+        return {"id": self.name, "name": self.name}
 
     def on_open(self):
         if not NAME.fullmatch(self.name):
@@ -58,3 +62,10 @@ class ChatPage(TemplateView):
     """/chat/<room>/: pick a name, then chat in the room with plain JavaScript."""
 
     template_name = "demo/chat.html"
+
+
+class ChatMembers(PresenceMembersView):
+    """/chat/<room>/members/: who is in the room, as JSON."""
+
+    def channels_for(self):
+        return [f"chat-{self.kwargs['room']}"]

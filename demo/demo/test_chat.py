@@ -6,7 +6,7 @@ socket gets back and what is published to the room out.
 
 import json
 
-from django.test import SimpleTestCase, override_settings
+from django.test import TransactionTestCase, override_settings
 
 from grip_views.testing import GripClient, messages_on, outbox
 
@@ -22,17 +22,19 @@ def text(message):
 
 
 @override_settings(GRIP_PUBLISH_BACKEND="grip_views.testing.InMemoryPublisher")
-class ChatRoomTests(SimpleTestCase):
+class ChatRoomTests(TransactionTestCase):  # presence keeps its entries in the database
     def setUp(self):
         outbox.clear()
         self.client = GripClient()
 
-    def published(self, room="lobby"):
-        """What the room's sockets were sent, decoded, with whether the sender was skipped."""
-        return [
+    def published(self, room="lobby", presence=False):
+        """What the room's sockets were sent, decoded, with whether the sender was skipped:
+        the chat's messages, or with ``presence`` who is online (join and leave)."""
+        sent = [
             (json.loads(item["formats"]["ws-message"]["content"]), "sender" in item.get("meta", {}))
             for item in messages_on(f"chat-{room}")
         ]
+        return [(m, skipped) for m, skipped in sent if ("event" in m) == presence]
 
     def join(self, name="ann", connection_id="conn-1"):
         reply = self.client.websocket(f"{ROOM}?name={name}", connection_id=connection_id)
@@ -46,7 +48,7 @@ class ChatRoomTests(SimpleTestCase):
     def test_join_is_sent_to_the_joiner_and_to_the_others_of_the_room(self):
         reply = self.client.websocket(f"{ROOM}?name=ann")
         self.assertTrue(reply.accepted)
-        self.assertEqual(reply.messages, ['{"type":"join","name":"ann"}'])
+        self.assertEqual(reply.messages[0], '{"type":"join","name":"ann"}')
         self.assertEqual(
             reply.controls,
             [
@@ -134,6 +136,23 @@ class ChatRoomTests(SimpleTestCase):
         self.join()
         self.send(text({"type": "say", "text": "x" * 500}))
         self.assertEqual(len(self.published()[0][0]["text"]), 500)
+
+    def test_who_is_online_counts_a_name_once_however_many_tabs(self):
+        first = self.client.websocket(f"{ROOM}?name=ann", connection_id="ann-1")
+        state = json.loads(first.messages[1])
+        self.assertEqual((state["event"], [m["key"] for m in state["members"]]), ("presence_state", ["ann"]))
+        self.client.websocket(f"{ROOM}?name=ann", connection_id="ann-2")
+        self.client.websocket(f"{ROOM}?name=bob", connection_id="bob-1")
+        self.assertEqual(
+            [(m["event"], m["member"]["key"], m["count"]) for m, _ in self.published(presence=True)],
+            [("join", "ann", 1), ("join", "bob", 2)],
+        )
+        members = self.client.get("/chat/lobby/members/").json()
+        self.assertEqual([(m["key"], m["connections"]) for m in members["members"]], [("ann", 2), ("bob", 1)])
+        self.client.websocket(ROOM, [CLOSE_1000], connection_id="ann-1")  # ann still has a tab
+        self.client.websocket(ROOM, [("DISCONNECT", None)], connection_id="ann-2")
+        self.assertEqual([m["event"] for m, _ in self.published(presence=True)], ["join", "join", "leave"])
+        self.assertEqual(self.client.get("/chat/lobby/members/").json()["count"], 1)
 
     def test_the_page_of_a_room(self):
         response = self.client.get("/chat/lobby/")

@@ -16,4 +16,5 @@ urlpatterns = [
     # The demo serves grip-socket.js itself, with DEBUG off and under uvicorn too; a
     # deployment runs collectstatic and serves STATIC_ROOT from its web server or WhiteNoise.
     re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
+    path("chat/<slug:room>/members/", chat.ChatMembers.as_view()),
 ]

@@ -7,14 +7,13 @@ use and rebuilt when a ``GRIP_HISTORY_*`` setting changes. The database store
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from .base import HistoryBackend, Replay, StoredEvent, parse_event_id, render
-from .conf import history_settings
+from .conf import LazyStore, history_settings
 
 __all__ = [
     "HistoryBackend",
@@ -27,27 +26,17 @@ __all__ = [
     "reset_history",
 ]
 
-_history: HistoryBackend | None = None
-_lock = threading.Lock()
+_history = LazyStore(lambda: history_settings.build_backend())
 
 
 def get_history() -> HistoryBackend:
     """The process's history store."""
-    global _history
-    store = _history
-    if store is None:
-        with _lock:
-            store = _history
-            if store is None:
-                store = _history = history_settings.build_backend()
-    return store
+    return _history.get()  # type: ignore[no-any-return]
 
 
 def reset_history() -> None:
     """Forget the store, so the next use reads the settings again."""
-    global _history
-    with _lock:
-        _history = None
+    _history.reset()
 
 
 @receiver(setting_changed)

@@ -7,6 +7,8 @@ access (``override_settings`` works), the same message at runtime and from
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -14,7 +16,7 @@ from django.utils.module_loading import import_string
 
 from ..exceptions import GripConfigurationError
 
-__all__ = ["BACKENDS", "history_settings"]
+__all__ = ["BACKENDS", "LazyStore", "backend_class", "build_store", "history_settings"]
 
 #: The names GRIP_HISTORY_BACKEND takes besides a dotted path.
 BACKENDS = {
@@ -23,14 +25,34 @@ BACKENDS = {
 }
 
 
-def _number(name: str, default: float | None, *, integer: bool) -> Any:
+def backend_class(setting: str, names: dict[str, str], base: type) -> type:
+    """The store class a ``*_BACKEND`` setting names: "database" (its default),
+    "redis", a dotted path or a class; a subclass of ``base``, else an error naming the setting."""
+    value = getattr(django_settings, setting, "database")
+    path = names.get(value, value) if isinstance(value, str) else value
+    try:
+        cls = import_string(path) if isinstance(path, str) else path
+    except ImportError as exc:
+        raise GripConfigurationError(
+            f"{setting} {value!r} is not 'database', 'redis' nor an importable dotted path: {exc}"
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise GripConfigurationError(
+            f"{setting} {value!r} is not a {base.__module__.rsplit('.', 1)[0]}.{base.__name__} subclass"
+        )
+    return cls
+
+
+def _number(name: str, default: float | None, *, integer: bool, none: str | None = "keep everything") -> Any:
+    """A positive number setting; None allowed (meaning ``none``) unless ``none`` is None."""
     value = getattr(django_settings, name, default)
-    if value is None:
+    if value is None and none is not None:
         return None
     kind = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
         what = "a positive integer" if integer else "a positive number of seconds"
-        raise GripConfigurationError(f"{name} must be {what} or None (keep everything), got {value!r}")
+        also = f" or None ({none})" if none is not None else ""
+        raise GripConfigurationError(f"{name} must be {what}{also}, got {value!r}")
     return value
 
 
@@ -42,20 +64,7 @@ class HistorySettings:
         """``GRIP_HISTORY_BACKEND``: "database" (default), "redis", or a dotted path."""
         from .base import HistoryBackend
 
-        value = getattr(django_settings, "GRIP_HISTORY_BACKEND", "database")
-        path = BACKENDS.get(value, value) if isinstance(value, str) else value
-        try:
-            cls = import_string(path) if isinstance(path, str) else path
-        except ImportError as exc:
-            raise GripConfigurationError(
-                f"GRIP_HISTORY_BACKEND {value!r} is not 'database', 'redis' nor an importable "
-                f"dotted path: {exc}"
-            ) from exc
-        if not (isinstance(cls, type) and issubclass(cls, HistoryBackend)):
-            raise GripConfigurationError(
-                f"GRIP_HISTORY_BACKEND {value!r} is not a grip_views.history.HistoryBackend subclass"
-            )
-        return cls
+        return backend_class("GRIP_HISTORY_BACKEND", BACKENDS, HistoryBackend)
 
     @property
     def redis_url(self) -> str:
@@ -102,16 +111,40 @@ class HistorySettings:
         return _number("GRIP_OUTBOX_RETRY_MAX", 30.0, integer=False) or 30.0  # type: ignore[no-any-return]
 
     def build_backend(self) -> Any:
-        cls = self.backend
-        from .redis_store import RedisHistory
-
-        if issubclass(cls, RedisHistory):
-            return cls(self.redis_url, self.redis_prefix)
-        from .database import DatabaseHistory
-
-        if issubclass(cls, DatabaseHistory):
-            return cls(self.database)
-        return cls()
+        return build_store(self.backend)
 
 
 history_settings = HistorySettings()
+
+
+def build_store(cls: type) -> Any:
+    """A store of class ``cls``, connected where the history settings say: Redis stores
+    (``uses_redis``) to ``GRIP_HISTORY_REDIS_URL``, database ones (``uses_database``) to
+    ``GRIP_HISTORY_DATABASE``; any other class is built without arguments."""
+    if getattr(cls, "uses_redis", False):
+        return cls(history_settings.redis_url, history_settings.redis_prefix)
+    if getattr(cls, "uses_database", False):
+        return cls(history_settings.database)
+    return cls()
+
+
+class LazyStore:
+    """A process's store, built by ``build`` on first use; ``reset()`` forgets it."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._store: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        store = self._store
+        if store is None:
+            with self._lock:
+                store = self._store
+                if store is None:
+                    store = self._store = self._build()
+        return store
+
+    def reset(self) -> None:
+        with self._lock:
+            self._store = None

@@ -27,6 +27,8 @@ class DatabaseHistory(HistoryBackend):
     """Events in ``grip_views_event``, ids in ``grip_views_channel`` (``manage.py migrate``)."""
 
     transactional = True
+    #: Built with ``GRIP_HISTORY_DATABASE`` (see ``build_store``).
+    uses_database = True
 
     def __init__(self, using: str | None = None) -> None:
         self.using = using

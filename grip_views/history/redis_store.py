@@ -63,6 +63,8 @@ class RedisHistory(HistoryBackend):
     """Events in Redis at ``url`` (``GRIP_HISTORY_REDIS_URL``)."""
 
     transactional = False
+    #: Connects to ``GRIP_HISTORY_REDIS_URL`` (checked by ``manage.py check``).
+    uses_redis = True
     #: Seconds a send lock lives if its holder died while holding it.
     lock_ttl = 30.0
 

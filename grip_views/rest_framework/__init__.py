@@ -12,7 +12,8 @@ habits stay intact::
 Laid out like DRF itself: :mod:`.renderers` (``EventStreamRenderer``),
 :mod:`.parsers` (``WebSocketEventsParser``), :mod:`.mixins` (the holds and
 change publishing), :mod:`.publishing` (``publish_data``,
-``renderer_channel``) and :mod:`.websocket` (``WebSocketAPIView``). This is
+``renderer_channel``), :mod:`.websocket` (``WebSocketAPIView``) and
+:mod:`.presence` (``PresenceMembersAPIView``). This is
 the only package of grip_views that imports DRF.
 """
 
@@ -32,6 +33,7 @@ from .mixins import (
     PublishChangesMixin,
 )
 from .parsers import WebSocketEventsParser
+from .presence import PresenceMembersAPIView
 from .publishing import publish_data, renderer_channel
 from .renderers import EventStreamRenderer
 from .websocket import JsonWebSocketAPIView, WebSocketAPIView
@@ -43,6 +45,7 @@ __all__ = [
     "GripMixin",
     "GripStreamMixin",
     "JsonWebSocketAPIView",
+    "PresenceMembersAPIView",
     "PublishChangesMixin",
     "WebSocketAPIView",
     "WebSocketEventsParser",

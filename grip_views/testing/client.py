@@ -158,7 +158,9 @@ class GripClient(Client):
                 held[_meta_key(name)] = value
             else:
                 held.pop(_meta_key(name), None)
-        headers: dict[str, Any] = {"HTTP_CONNECTION_ID": connection_id}
+        # CONTENT_TYPE too: Django's test client leaves it out of a request with an empty
+        # body, which is what the proxy's keep-alive requests (Keep-Alive-Interval) are.
+        headers: dict[str, Any] = {"HTTP_CONNECTION_ID": connection_id, "CONTENT_TYPE": CONTENT_TYPE}
         if grip_extension:
             headers["HTTP_SEC_WEBSOCKET_EXTENSIONS"] = "grip"
         if signed:

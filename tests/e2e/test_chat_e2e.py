@@ -45,7 +45,10 @@ class Chat:
 
 
 def receive(ws: ClientConnection) -> Any:
-    return json.loads(ws.recv(timeout=10))
+    """The next chat message (who-is-online messages, ``{"event": ...}``, are skipped)."""
+    while "event" in (message := json.loads(ws.recv(timeout=10))):
+        pass
+    return message
 
 
 def say(ws: ClientConnection, text: str) -> None:
@@ -167,3 +170,42 @@ def test_two_pages_chat_in_a_browser(chat: Chat, tmp_path: Path) -> None:
         browser.switch_to.window(ann)
         wait.until(lambda _: text_of("log").endswith("bob left"))
         assert text_of("log").splitlines() == ["ann joined", "bob joined", "bob: hello", "bob left"]
+
+
+def test_two_browsers_see_each_other_come_online_and_go_when_the_page_closes(
+    chat: Chat, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    room = a_room()
+
+    def open_page(browser: Any, name: str) -> None:
+        browser.get(f"{chat.stack.url}/chat/{room}/")
+        browser.find_element(By.ID, "name").send_keys(name)
+        browser.find_element(By.CSS_SELECTOR, "#join button").click()
+
+    def online(browser: Any) -> str:
+        return str(browser.find_element(By.ID, "online").text)
+
+    def close_page(browser: Any) -> None:
+        """Close the chat's tab (the browser goes on in a new one)."""
+        chat_tab = browser.current_window_handle
+        browser.switch_to.new_window("tab")
+        blank = browser.current_window_handle
+        browser.switch_to.window(chat_tab)
+        browser.close()
+        browser.switch_to.window(blank)
+
+    with headless_chromium(tmp_path / "ann") as ann, headless_chromium(tmp_path / "bob") as bob:
+        open_page(ann, "ann")
+        WebDriverWait(ann, 20).until(lambda b: online(b) == "ann")
+        open_page(bob, "bob")
+        WebDriverWait(bob, 20).until(lambda b: online(b) == "ann, bob")  # ann was there
+        WebDriverWait(ann, 20).until(lambda b: online(b) == "ann, bob")  # bob joined
+        close_page(bob)
+        WebDriverWait(ann, 20).until(lambda b: online(b) == "ann")
+        open_page(bob, "bob")
+        WebDriverWait(ann, 20).until(lambda b: online(b) == "ann, bob")
+        close_page(ann)
+        WebDriverWait(bob, 20).until(lambda b: online(b) == "bob")

@@ -9,14 +9,13 @@ SIGTERM or SIGINT stop it cleanly after the batch it is sending.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from grip_views.durable import send_unsent
 from grip_views.history import history_settings
+from grip_views.management.loop import run_until_stopped
 
 logger = logging.getLogger("grip_views.durable")
 
@@ -29,32 +28,19 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="send what is unsent now, then exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        stop = threading.Event()
-        interval = max(0.05, options["interval"])
+        def send() -> None:
+            sent = send_unsent()
+            if sent:
+                self.stdout.write(f"sent {sent} event(s)")
 
-        def on_signal(signum: int, frame: Any) -> None:
-            stop.set()
-
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        delay = interval
-        try:
-            while True:
-                try:
-                    sent = send_unsent()
-                except Exception as exc:
-                    delay = min(delay * 2, history_settings.outbox_retry_max)
-                    logger.error("grip_views: grip_outbox: not sent (next try in %.1f s): %s", delay, exc)
-                    if options["once"]:
-                        raise SystemExit(1) from exc
-                else:
-                    delay = interval
-                    if sent:
-                        self.stdout.write(f"sent {sent} event(s)")
-                    if options["once"]:
-                        return
-                if stop.wait(delay):
-                    break
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        self.stdout.write("grip_outbox stopped")
+        once = options["once"]
+        if not run_until_stopped(
+            send,
+            options["interval"],
+            once,
+            logger,
+            "grip_outbox",
+            failure="not sent",
+            backoff_max=history_settings.outbox_retry_max,
+        ):
+            self.stdout.write("grip_outbox stopped")
