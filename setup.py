@@ -9,12 +9,16 @@ REDIS = "redis>=5"
 POSTGRES = "psycopg[binary]>=3.1"
 # Publishing to Pushpin over ZeroMQ (grip_views.zmq).
 ZMQ = "pyzmq>=26"
+# Live HTML (grip_views.htmx): django-htmx ships htmx 2 and its SSE and WebSocket
+# extensions as static files (1.29 is the first with the hx-sse/hx-ws extensions used here).
+HTMX = "django-htmx>=1.29"
 # What the test suite needs (runtests.sh installs it with the pins).
 TEST = [
     DRF,
     REDIS,
     POSTGRES,
     ZMQ,
+    HTMX,
     "pytest>=8",
     "pytest-django>=4.9",
     "pytest-xdist>=3.5",
@@ -57,6 +61,7 @@ setup(
         "redis": [REDIS],
         "postgres": [POSTGRES],
         "zmq": [ZMQ],
+        "htmx": [HTMX],
         "test": TEST,
         "lint": LINT,
         "dev": TEST + LINT,
