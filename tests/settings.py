@@ -11,8 +11,11 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "grip_views",
+    "django_htmx",
+    "grip_views.htmx",
     "tests",
     "tests.drf_app",
+    "tests.htmx_app",
 ]
 MIDDLEWARE = [
     "grip_views.middleware.GripMiddleware",
@@ -31,3 +34,10 @@ GRIP_PROXIES = [
 ]
 GRIP_PUBLISH_BACKEND = "grip_views.testing.InMemoryPublisher"
 STATIC_URL = "/static/"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
