@@ -42,6 +42,7 @@ REQUIRED_MODULES = {
     "jwt": "PyJWT",
     "cryptography": "cryptography",
     "rest_framework": "djangorestframework",
+    "django_htmx": "django-htmx",
 }
 
 
@@ -56,7 +57,7 @@ def ensure_python_packages() -> None:
         return
     names = ", ".join(REQUIRED_MODULES.get(name, name) for name in missing)
     print(f"Installing grip_views and its dependencies with pip ({names} missing) ...", flush=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{ROOT}[drf]"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{ROOT}[drf,htmx]"], check=True)
     importlib.invalidate_caches()
     still = missing_modules()
     if still:

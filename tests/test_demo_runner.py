@@ -158,12 +158,12 @@ class _Pip:
             self.monkeypatch.delitem(sys.modules, "rest_framework")
 
 
-def test_a_missing_module_installs_the_package_with_the_drf_extra(
+def test_a_missing_module_installs_the_package_with_the_drf_and_htmx_extras(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pip = _Pip(monkeypatch, installs=True)
     run.ensure_python_packages()
-    assert pip.calls == [[sys.executable, "-m", "pip", "install", "-q", "-e", f"{ROOT}[drf]"]]
+    assert pip.calls == [[sys.executable, "-m", "pip", "install", "-q", "-e", f"{ROOT}[drf,htmx]"]]
     assert "(djangorestframework missing)" in capsys.readouterr().out
 
 

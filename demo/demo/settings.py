@@ -25,6 +25,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "grip_views",
+    "django_htmx",
+    "grip_views.htmx",
     "demo",
     "rest_framework",
     "demo_api",

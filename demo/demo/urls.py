@@ -1,7 +1,9 @@
 from django.contrib.staticfiles.views import serve
 from django.urls import include, path, re_path
 
-from . import chat, live, views
+from grip_views.htmx import FragmentStreamView
+
+from . import chat, live, todos, views
 
 urlpatterns = [
     path("", live.LivePage.as_view(), name="live"),
@@ -17,4 +19,9 @@ urlpatterns = [
     # deployment runs collectstatic and serves STATIC_ROOT from its web server or WhiteNoise.
     re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
     path("chat/<slug:room>/members/", chat.ChatMembers.as_view()),
+    path("todos/", todos.TodoPage.as_view(), name="todos"),
+    path("todos/new/", todos.create, name="todo-create"),
+    path("todos/<int:pk>/toggle/", todos.toggle, name="todo-toggle"),
+    path("todos/<int:pk>/delete/", todos.delete, name="todo-delete"),
+    path("todos/live/", FragmentStreamView.as_view(), name="grip_htmx_stream"),
 ]

@@ -1,8 +1,16 @@
 from django.conf import settings
 from django.db import models
 
+from grip_views.htmx import BroadcastChangesMixin
 
-class Todo(models.Model):
+
+class Todo(BroadcastChangesMixin, models.Model):
+    """A todo; every create, update and delete is swapped into open /todos/ pages
+    (templates/demo_api/todo_grip.html), after its transaction commits."""
+
+    broadcast_stream = "todos"
+    broadcast_target = "#todo-list"
+
     title = models.CharField(max_length=200)
     done = models.BooleanField(default=False)
     author = models.ForeignKey(
