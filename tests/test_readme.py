@@ -1,7 +1,8 @@
 """The README's code that users copy is the demo's code, verbatim, so it cannot drift.
 
 In the sections below every ``.. code-block:: python`` is made of parts that
-each open with a ``# demo/<path>.py`` line naming a file of the demo; each
+each open with a ``# demo/<path>.py`` line naming a file of the demo (in a
+``.. code-block:: html+django``, a ``{# demo/<path>.html #}`` line); each
 part must appear in that file as it is (indented as a whole or not). The
 demo's own tests (tests/test_demo_app.py) and the end-to-end ones run that
 code, so the README's is run too.
@@ -18,10 +19,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.rst"
 #: The sections whose code is the demo's.
-SECTIONS = ["Quickstart", "A chat room", "A complete example", "Snapshot, then changes", "Presence"]
+SECTIONS = ["Quickstart", "A chat room", "A complete example", "Snapshot, then changes", "Presence", "Live HTML"]
 
 _HEADING = re.compile(r"^(\S.*)\n([-=~^]+)$", re.MULTILINE)
 _FILE_MARKER = re.compile(r"^# (demo/\S+\.py)$")
+#: A template's parts open with ``{# demo/<path>.html #}`` instead.
+_TEMPLATE_MARKER = re.compile(r"^\{# (demo/\S+\.html) #\}$")
 
 
 def _section(text: str, title: str) -> str:
@@ -33,12 +36,12 @@ def _section(text: str, title: str) -> str:
     raise AssertionError(f"README.rst has no section {title!r}")
 
 
-def _python_blocks(section: str) -> list[str]:
-    """The ``.. code-block:: python`` blocks of a section, dedented."""
+def _python_blocks(section: str, language: str = "python") -> list[str]:
+    """The ``.. code-block:: <language>`` blocks of a section, dedented."""
     blocks = []
     lines = section.splitlines()
     for i, line in enumerate(lines):
-        if line.strip() != ".. code-block:: python":
+        if line.strip() != f".. code-block:: {language}":
             continue
         body: list[str] = []
         for line in lines[i + 1 :]:
@@ -49,13 +52,13 @@ def _python_blocks(section: str) -> list[str]:
     return blocks
 
 
-def _parts(block: str) -> list[tuple[str, list[str]]]:
+def _parts(block: str, file_marker: re.Pattern[str] = _FILE_MARKER) -> list[tuple[str, list[str]]]:
     """A block as (demo file, lines of code) parts, split at its ``# demo/...py`` lines."""
     lines = block.splitlines()
-    assert _FILE_MARKER.match(lines[0]), f"a code block must open with '# demo/<file>.py': {lines[0]!r}"
+    assert file_marker.match(lines[0]), f"a code block must open with a demo file's name: {lines[0]!r}"
     parts: list[tuple[str, list[str]]] = []
     for line in lines:
-        marker = _FILE_MARKER.match(line)
+        marker = file_marker.match(line)
         if marker:
             parts.append((marker.group(1), []))
         else:
@@ -70,6 +73,8 @@ def _snippets() -> list[tuple[str, str, list[str]]]:
         blocks = _python_blocks(_section(text, title))
         assert blocks, f"README.rst section {title!r} lost its code blocks"
         found += [(title, path, code) for block in blocks for path, code in _parts(block)]
+        for block in _python_blocks(_section(text, title), "html+django"):
+            found += [(title, path, code) for path, code in _parts(block, _TEMPLATE_MARKER)]
     return found
 
 
@@ -111,6 +116,8 @@ def test_every_section_names_the_demo_files_it_shows() -> None:
     assert ("A chat room", "demo/demo/urls.py") in shown
     assert ("A complete example", "demo/demo_api/views.py") in shown
     assert ("Presence", "demo/demo/chat.py") in shown
+    assert ("Live HTML", "demo/demo_api/models.py") in shown
+    assert ("Live HTML", "demo/demo/templates/demo/todos.html") in shown  # templates are checked too
 
 
 def test_a_changed_line_is_caught() -> None:
