@@ -25,8 +25,9 @@ from bench.requests_inproc import BASE_COMMIT
 BENCHMARKS = [
     *("codec", "inproc", "caches", "proxy", "publish", "zmq", "latency", "hold", "pmem", "servers"),
     "presence",
+    "htmx",
 ]
-NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers"}
+NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers", "htmx"}
 BUDGET_S = 15 * 60
 
 
@@ -240,4 +241,5 @@ _MODULES = {
     "pmem": "pushpin_memory",
     "servers": "servers",
     "presence": "presence",
+    "htmx": "htmx",
 }
