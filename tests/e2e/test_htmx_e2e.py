@@ -12,7 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.e2e.test_demo import DemoStack, _chromium, _require_pushpin
+from grip_views.testing.pytest_plugin import require_pushpin
+from tests.e2e.support import headless_chromium
+from tests.e2e.test_demo import DemoStack
 
 pytestmark = pytest.mark.pushpin
 
@@ -22,7 +24,7 @@ WAIT = 20
 
 @pytest.fixture(scope="module")
 def todo_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
-    _require_pushpin()
+    require_pushpin()
     stack = DemoStack(tmp_path_factory.mktemp("htmx-demo"))
     try:
         stack.start()
@@ -33,30 +35,8 @@ def todo_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
-    chromium, driver_path = _chromium()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-background-timer-throttling",
-        "--disable-renderer-backgrounding",
-        "--disable-backgrounding-occluded-windows",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
+    with headless_chromium(tmp_path / "profile") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 # What the test does in the third page (the page itself has no JavaScript):
