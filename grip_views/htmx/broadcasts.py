@@ -9,6 +9,7 @@ an updated one replaces its element (``#todo-7``), a deleted one is removed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 from typing import Any, ClassVar
 
@@ -90,7 +91,10 @@ class BroadcastChangesMixin:
         )
 
     @staticmethod
-    def _after_commit(send: Any, using: str | None) -> None:
+    def _after_commit(send: Callable[[], Any], using: str | None) -> None:
+        def broadcast() -> None:  # a function: Django 5.2 names a failed callback by __qualname__
+            send()
+
         # robust: the change is committed, so a fragment that fails to render is
         # logged (django.db.backends.base) instead of failing the request after the fact.
-        transaction.on_commit(send, using=using, robust=True)
+        transaction.on_commit(broadcast, using=using, robust=True)
