@@ -1,7 +1,8 @@
 """Live HTML end to end: the demo's /todos/ page in headless Chromium, through a
 real Pushpin. Two pages follow the list; changes made in one (its htmx forms)
-and through the DRF API appear in the other; a third page whose signed stream
-name was altered is refused (403) and never changes."""
+and through the DRF API appear in the other, also what was published while
+Pushpin restarted (resumed with Last-Event-ID); a third page whose signed
+stream name was altered is refused (403) and never changes."""
 
 from __future__ import annotations
 
@@ -128,6 +129,15 @@ def test_changes_in_one_page_and_through_the_api_appear_in_the_other(todo_demo: 
     in_page(one, lambda d: titles(d) == ["renamed"])
     assert requests.delete(f"{api}{pk}/", auth=auth, timeout=10).status_code == 204
     in_page(two, lambda d: items(d) == [])
+
+    # Resume: Pushpin restarts (keeping no subscription), a todo is created
+    # straight at Django before the page's EventSource is back; it reconnects
+    # with Last-Event-ID and gets the fragment it missed, once.
+    todo_demo.pushpin.restart()
+    direct = f"http://127.0.0.1:{todo_demo.django_port}/api/todos/"
+    assert requests.post(direct, json={"title": "while away"}, auth=auth, timeout=10).status_code == 201
+    in_page(two, lambda d: titles(d) == ["while away"])
+    in_page(one, lambda d: titles(d) == ["while away"])
 
     # The page with the altered name got nothing of all that.
     driver.switch_to.window(tampered)
