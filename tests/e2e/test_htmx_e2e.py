@@ -20,7 +20,7 @@ from tests.e2e.test_demo import DemoStack
 pytestmark = pytest.mark.pushpin
 
 #: Generous: two cores shared with other work; a change usually shows in milliseconds.
-WAIT = 20
+WAIT = 30
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,11 @@ def _open(driver, url: str) -> str:
 
 
 def test_changes_in_one_page_and_through_the_api_appear_in_the_other(todo_demo: DemoStack, browser) -> None:
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -86,7 +91,19 @@ def test_changes_in_one_page_and_through_the_api_appear_in_the_other(todo_demo: 
 
     def in_page(handle, condition):
         driver.switch_to.window(handle)
-        WebDriverWait(driver, WAIT).until(condition)
+        # An element htmx swaps out while the condition reads it is stale: read again.
+        wait = WebDriverWait(
+            driver, WAIT, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+        )
+        try:
+            wait.until(condition)
+        except TimeoutException:
+            name = {one: "page one", two: "page two", tampered: "the tampered page"}[handle]
+            log = (todo_demo.tmp / "django.log").read_text(errors="replace")[-3000:]
+            shown = driver.find_element(By.ID, "todo-list").text
+            raise AssertionError(
+                f"{name} never got there: its list reads {shown!r}; Django's log:\n{log}"
+            ) from None
 
     def items(d):
         return d.find_elements(By.CSS_SELECTOR, "#todo-list li")
