@@ -53,19 +53,23 @@ def main(rounds: int, changes: int) -> dict:
         fn("htmx-warm-up")
     times: dict[str, list[float]] = {name: [] for name in variants}
     order = list(variants)
+    channels = ["htmx-warm-up"]
     for r in range(rounds):
         for name in order if r % 2 == 0 else order[::-1]:
             fn = variants[name]
             channel = f"htmx-{name.split()[0]}-{r}"
+            channels.append(channel)
             start = time.perf_counter()
             for _ in range(changes):
                 fn(channel)
             times[name].append((time.perf_counter() - start) / changes)
-    sent = get_sender().stats.get("sent", 0)
+    idle = get_sender().wait_idle(60)  # a send the sender's thread took over
+    history = get_history()
     return {
         "times": times,
-        "unsent": get_history().unsent_channels(),
-        "sent": sent,
+        "idle": idle,
+        "unsent": history.unsent_channels(),
+        "stored": sum(history.last_id(channel) for channel in set(channels)),
         "published": 2 * rounds * changes + 2,
         "bytes": {
             "html": len(fragment_payload(render_to_string(template, {"todo": todo}), "#todo-7")["sse"]),
