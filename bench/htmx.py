@@ -1,4 +1,4 @@
-"""h. Live HTML: a change rendered and published as an htmx fragment vs as JSON.
+"""i. Live HTML: a change rendered and published as an htmx fragment vs as JSON.
 
 Per change, in a worker process with a SQLite history (a file on /dev/shm) publishing to
 the bench's Pushpin: ``broadcast_fragment()`` (render the template, wrap it in
@@ -20,7 +20,7 @@ from pathlib import Path
 from bench import procs
 from bench.common import Result, median, progress
 
-TITLE = "h. Live HTML: render + publish per change (htmx fragment vs JSON)"
+TITLE = "i. Live HTML: render + publish per change (htmx fragment vs JSON)"
 
 
 def run(ctx, res: Result) -> None:
@@ -30,7 +30,7 @@ def run(ctx, res: Result) -> None:
     shm = Path("/dev/shm")
     db = (shm if shm.is_dir() else ctx.logdir) / f"grip-views-bench-htmx-{os.getpid()}.sqlite3"
     db.unlink(missing_ok=True)
-    progress(f"h/htmx: {rounds} rounds of {changes} changes per variant")
+    progress(f"i/htmx: {rounds} rounds of {changes} changes per variant")
     env = procs.child_env(
         DJANGO_SETTINGS_MODULE="bench.apps.settings_htmx",
         BENCH_PUBLISH_URL=pushpin.publish_url,
@@ -81,8 +81,8 @@ def run(ctx, res: Result) -> None:
     )
     ctx.plots.bars(
         res,
-        "h_htmx",
-        "h. One change, as an htmx fragment and as JSON (lower is better)",
+        "i_htmx",
+        "i. One change, as an htmx fragment and as JSON (lower is better)",
         ["render + publish (durable)", "payload only"],
         {
             "htmx fragment": {
