@@ -19,7 +19,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.rst"
 #: The sections whose code is the demo's.
-SECTIONS = ["Quickstart", "A chat room", "A complete example", "Snapshot, then changes", "Presence", "Live HTML"]
+SECTIONS = [
+    "Quickstart",
+    "A chat room",
+    "A complete example",
+    "Snapshot, then changes",
+    "Presence",
+    "Live HTML",
+]
 
 _HEADING = re.compile(r"^(\S.*)\n([-=~^]+)$", re.MULTILINE)
 _FILE_MARKER = re.compile(r"^# (demo/\S+\.py)$")
