@@ -305,4 +305,4 @@ def test_the_check_names_django_htmx_when_it_is_missing(settings):
     assert check_django_htmx_installed() == []
     settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "django_htmx"]
     [error] = check_django_htmx_installed()
-    assert error.id == "grip_views.E101" and "django_htmx" in error.hint
+    assert error.id == "grip_views.E018" and "django_htmx" in error.hint

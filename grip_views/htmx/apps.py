@@ -24,6 +24,6 @@ def check_django_htmx_installed(app_configs: Any = None, **kwargs: Any) -> list[
             "grip_views.htmx is in INSTALLED_APPS but django_htmx is not, so {% htmx_script %} "
             "and the htmx static files are missing.",
             hint='Add "django_htmx" to INSTALLED_APPS (pip install "grip-views[htmx]").',
-            id="grip_views.E101",
+            id="grip_views.E018",
         )
     ]
