@@ -23,6 +23,7 @@ TEST = [
     "pytest-django>=4.9",
     "pytest-xdist>=3.5",
     "websocket-client>=1.7",
+    "websockets>=13",
     "requests>=2.31",
     "hypothesis>=6.100",
     "selenium>=4.20",
