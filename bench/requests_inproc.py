@@ -215,6 +215,19 @@ def batch(handler, env: dict, body: bytes, token, n: int, collect: bool = True) 
 # ---- runners: where a variant's requests are handled ------------------------
 
 
+def _with_own_urls(handler, prefix: str):
+    """``handler`` resolving its requests in its variant's URL list alone
+    (bench/apps/urls.py ``VARIANT_URLCONFS``), as on the variant's own server.
+    In the shared list each prefix tried before the variant's costs a request
+    a Resolver404 (the first-listed variant would pay none, the fourth three)."""
+    from bench.apps.urls import VARIANT_URLCONFS
+
+    base = handler.request_class
+    # Django resolves with request.urlconf when a request has one.
+    handler.request_class = type(base.__name__, (base,), {"urlconf": VARIANT_URLCONFS[prefix]})
+    return handler
+
+
 class WsgiRunner:
     """Django's WSGI handler, one per variant, called as gunicorn calls it."""
 
@@ -226,7 +239,7 @@ class WsgiRunner:
         self.prefixes = {}
         for v in variants:
             with override_settings(MIDDLEWARE=list(v.middleware)):
-                self.handlers[v.key] = WSGIHandler()
+                self.handlers[v.key] = _with_own_urls(WSGIHandler(), v.prefix)
             self.prefixes[v.key] = v.prefix
 
     def call(self, key: str, case: str, token: str | None) -> tuple[str, dict, bytes]:
@@ -256,7 +269,7 @@ class AsgiRunner:
         self.prefixes = {}
         for v in variants:
             with override_settings(MIDDLEWARE=list(v.middleware)):
-                self.handlers[v.key] = ASGIHandler()
+                self.handlers[v.key] = _with_own_urls(ASGIHandler(), v.prefix)
             self.prefixes[v.key] = v.prefix
 
     def close(self) -> None:
