@@ -57,6 +57,7 @@ VARIANTS = [
     Variant("dg", "django-grip", "dg", DG_MIDDLEWARE),
     Variant("plain", "plain (no sig check)", "plain"),
     Variant("jwt", "plain + PyJWT", "jwt"),
+    Variant("floor", "Django View + no-op middleware", "floor", ("bench.apps.views_floor.noop_middleware",)),
     Variant("base_gv", "grip_views 0.1", "gv01", GV_MIDDLEWARE, "base"),
     Variant("base_dg", "django-grip, 0.1 worker", "dg", DG_MIDDLEWARE, "base"),
     Variant("base_plain", "plain, 0.1 worker", "plain", (), "base"),
@@ -571,6 +572,26 @@ def _measure(ctx, res, keys, runner, token, rounds, budget, base_label) -> None:
         )
     )
 
+    if "floor" in keys:
+        res.tables.append(
+            (
+                "The floor: the plain view's work in a Django class-based view behind a middleware "
+                "that does nothing (bench/apps/views_floor.py): grip_views' shape with no GRIP work. "
+                "'grip_views - floor' is what grip_views itself adds; 'floor / django-grip' is the "
+                "lowest ratio to django-grip any class-based view with a middleware can reach",
+                ["case", "floor (µs)", "floor / plain", "floor / django-grip", "grip_views - floor (µs)"],
+                [
+                    [
+                        case,
+                        f"{us(case, 'floor'):.1f}",
+                        f"{ratio(case, 'floor', 'plain'):.2f}x",
+                        f"{ratio(case, 'floor', 'dg'):.2f}x",
+                        f"{us(case, 'gv') - us(case, 'floor'):+.1f}",
+                    ]
+                    for case in CASES
+                ],
+            )
+        )
     res.targets.append(
         Target("in-process: signed stream hold / plain (no sig)", ratio("stream", "gv", "plain"), 1.15, "<=")
     )
