@@ -57,6 +57,7 @@ VARIANTS = [
     Variant("dg", "django-grip", "dg", DG_MIDDLEWARE),
     Variant("plain", "plain (no sig check)", "plain"),
     Variant("jwt", "plain + PyJWT", "jwt"),
+    Variant("floor", "Django View + no-op middleware", "floor", ("bench.apps.views_floor.noop_middleware",)),
     Variant("base_gv", "grip_views 0.1", "gv01", GV_MIDDLEWARE, "base"),
     Variant("base_dg", "django-grip, 0.1 worker", "dg", DG_MIDDLEWARE, "base"),
     Variant("base_plain", "plain, 0.1 worker", "plain", (), "base"),
@@ -215,6 +216,19 @@ def batch(handler, env: dict, body: bytes, token, n: int, collect: bool = True) 
 # ---- runners: where a variant's requests are handled ------------------------
 
 
+def _with_own_urls(handler, prefix: str):
+    """``handler`` resolving its requests in its variant's URL list alone
+    (bench/apps/urls.py ``VARIANT_URLCONFS``), as on the variant's own server.
+    In the shared list each prefix tried before the variant's costs a request
+    a Resolver404 (the first-listed variant would pay none, the fourth three)."""
+    from bench.apps.urls import VARIANT_URLCONFS
+
+    base = handler.request_class
+    # Django resolves with request.urlconf when a request has one.
+    handler.request_class = type(base.__name__, (base,), {"urlconf": VARIANT_URLCONFS[prefix]})
+    return handler
+
+
 class WsgiRunner:
     """Django's WSGI handler, one per variant, called as gunicorn calls it."""
 
@@ -226,7 +240,7 @@ class WsgiRunner:
         self.prefixes = {}
         for v in variants:
             with override_settings(MIDDLEWARE=list(v.middleware)):
-                self.handlers[v.key] = WSGIHandler()
+                self.handlers[v.key] = _with_own_urls(WSGIHandler(), v.prefix)
             self.prefixes[v.key] = v.prefix
 
     def call(self, key: str, case: str, token: str | None) -> tuple[str, dict, bytes]:
@@ -256,7 +270,7 @@ class AsgiRunner:
         self.prefixes = {}
         for v in variants:
             with override_settings(MIDDLEWARE=list(v.middleware)):
-                self.handlers[v.key] = ASGIHandler()
+                self.handlers[v.key] = _with_own_urls(ASGIHandler(), v.prefix)
             self.prefixes[v.key] = v.prefix
 
     def close(self) -> None:
@@ -558,6 +572,26 @@ def _measure(ctx, res, keys, runner, token, rounds, budget, base_label) -> None:
         )
     )
 
+    if "floor" in keys:
+        res.tables.append(
+            (
+                "The floor: the plain view's work in a Django class-based view behind a middleware "
+                "that does nothing (bench/apps/views_floor.py): grip_views' shape with no GRIP work. "
+                "'grip_views - floor' is what grip_views itself adds; 'floor / django-grip' is the "
+                "lowest ratio to django-grip any class-based view with a middleware can reach",
+                ["case", "floor (µs)", "floor / plain", "floor / django-grip", "grip_views - floor (µs)"],
+                [
+                    [
+                        case,
+                        f"{us(case, 'floor'):.1f}",
+                        f"{ratio(case, 'floor', 'plain'):.2f}x",
+                        f"{ratio(case, 'floor', 'dg'):.2f}x",
+                        f"{us(case, 'gv') - us(case, 'floor'):+.1f}",
+                    ]
+                    for case in CASES
+                ],
+            )
+        )
     res.targets.append(
         Target("in-process: signed stream hold / plain (no sig)", ratio("stream", "gv", "plain"), 1.15, "<=")
     )

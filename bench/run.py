@@ -26,6 +26,7 @@ BENCHMARKS = [
     *("codec", "inproc", "caches", "proxy", "publish", "zmq", "latency", "hold", "pmem", "servers"),
     "presence",
     "htmx",
+    "resume",
 ]
 NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers", "htmx"}
 BUDGET_S = 15 * 60
@@ -242,4 +243,5 @@ _MODULES = {
     "servers": "servers",
     "presence": "presence",
     "htmx": "htmx",
+    "resume": "resume",
 }

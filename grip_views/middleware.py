@@ -153,10 +153,14 @@ class GripMiddleware:
             return response
         if hold.filters or len(hold.channels) > grip_settings.connection_subscription_max:
             _check_subscriptions(request, hold, info.features)
-        status, grip_status = held_status(hold, response.status_code, response.reason_phrase)
+        code = response.status_code
+        # The reason is read only for a status sent as Grip-Status (reason_phrase is a property).
+        status, grip_status = held_status(
+            hold, code, response.reason_phrase if code in NO_HOLD_STATUSES else None
+        )
         if grip_status is not None:
             headers.append(("Grip-Status", grip_status))
-        if status != response.status_code:
+        if status != code:
             # The proxy sends the client the intended status (Grip-Status).
             response.status_code = status
             response.reason_phrase = "OK"

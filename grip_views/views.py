@@ -569,6 +569,9 @@ class WebSocketView(GripView):
         / ``send(bytes_data=b"\\x00")``. Exactly one argument, and a keyword's
         value must be of its type, else ``TypeError``.
         """
+        if type(data) is str and text_data is None and bytes_data is None:
+            (self._ws or self.ws).send(data)  # the usual call, once per message: checked in one step
+            return
         given = (data is not None) + (text_data is not None) + (bytes_data is not None)
         if given != 1:
             raise TypeError("send() takes exactly one of data, text_data or bytes_data")
@@ -766,7 +769,7 @@ class WebSocketView(GripView):
 
     def handle_event(self, etype: str, content: bytes | None) -> None:
         """Handle one WebSocket-over-HTTP event: the protocol's part, then the hook."""
-        ctx = self.ws
+        ctx = self._ws or self.ws  # post() has set it: no property call per event
         if etype == "TEXT":
             try:
                 text = content.decode() if content is not None else ""

@@ -8,4 +8,4 @@ benchmarks use GRIP_PROXIES from here.
 from bench.apps.settings_base import *  # noqa: F403
 
 INSTALLED_APPS = ["grip_views"]
-BENCH_VIEWS = ["gv", "dg", "plain", "jwt", "gva", "gvs"]
+BENCH_VIEWS = ["gv", "dg", "plain", "jwt", "floor", "gva", "gvs"]

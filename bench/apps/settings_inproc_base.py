@@ -1,9 +1,9 @@
 """Settings of the in-process worker for another grip_views tree (the 0.1 baseline).
 
 bench/inproc_worker.py runs with that tree's ``grip_views`` first on the path.
-The URL order mirrors settings_inproc (grip_views first, then django-grip,
-then plain), so that URL resolution costs each variant what it costs in the
-bench process.
+Each variant resolves in its own URL list (bench/apps/urls.py
+``VARIANT_URLCONFS``), as in the bench process, so the order here costs none
+of them anything.
 """
 
 import os
