@@ -26,8 +26,9 @@ BENCHMARKS = [
     *("codec", "inproc", "caches", "proxy", "publish", "zmq", "latency", "hold", "pmem", "servers"),
     "presence",
     "htmx",
+    "race",
 ]
-NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers", "htmx"}
+NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers", "htmx", "race"}
 BUDGET_S = 15 * 60
 
 
@@ -242,4 +243,5 @@ _MODULES = {
     "servers": "servers",
     "presence": "presence",
     "htmx": "htmx",
+    "race": "race",
 }

@@ -1,0 +1,615 @@
+"""h. The race against Django Channels: one chat room written both ways.
+
+- grip_views: ``bench/apps/views_chat.py`` (a ``JsonWebSocketView``: a say is
+  one ``broadcast``), gunicorn with one gthread worker (4 threads, keep-alive:
+  what the README recommends) behind Pushpin (the harness's tuned memory
+  settings, ``message_rate=100000``).
+- Channels: ``bench/apps/consumers_chat.py`` (an ``AsyncJsonWebsocketConsumer``:
+  a say is one ``group_send``), daphne with channels_redis over a private
+  redis-server (Debian's): the layer Channels needs to run on more than one
+  process.
+
+Both stacks run side by side on the same machine, the same clients
+(bench/race_clients.py) talk to both, and each measurement takes turns
+(the order flips every round). Measured:
+
+a. echo: 50 sockets each send messages one at a time, every one answered to
+   the sender alone; messages per second per core = messages / CPU seconds of
+   every process of the stack (proxy + app + Redis), and per second of wall time.
+b. fan-out: one say reaching every socket of a room of 1,000 and 5,000:
+   deliveries per second = subscribers / (last receipt - send), median of
+   several rounds, each round checked complete.
+c. memory: RSS of every process of the stack at 0, 1,000 and 5,000 held
+   sockets (median of 3 samples), totals and KiB per connection.
+d. connection churn: WebSocket open + closing handshake, 50 at a time;
+   per second of wall time and per CPU second of the stack.
+e. deploy: 1,000 sockets in a room; the app server is stopped (SIGTERM) and a
+   new one started on the same port; a new client then joins and says one
+   message: the old sockets still open that hear it are the clients kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from bench import clients, procs
+from bench.common import Result, Target, median, progress
+from bench.race_clients import RawWebSocket, close_many, connect, open_many
+
+TITLE = "h. The race against Django Channels: a chat room, grip_views + Pushpin vs Channels + Redis"
+
+GV, CH = "grip_views + Pushpin + gunicorn", "Channels + daphne + channels_redis"
+FAN_WAIT_S = 60
+
+
+class Stack:
+    """One side of the race: where clients connect, and every process it runs."""
+
+    def __init__(self, label: str, ctx, server_name: str, pushpin=None, redis=None, stats=None):
+        self.label = label
+        self.ctx = ctx
+        self.server_name = server_name
+        self.pushpin = pushpin
+        self.redis = redis
+        self.stats = stats
+
+    @property
+    def server(self) -> procs.Server:
+        return self.ctx.servers[self.server_name]
+
+    @property
+    def port(self) -> int:
+        return int(self.pushpin.url.rsplit(":", 1)[1]) if self.pushpin else self.server.port
+
+    @staticmethod
+    def path(room: str) -> str:
+        return f"/chat/{room}/"
+
+    def pids(self) -> dict[str, list[int]]:
+        parts = {"app": procs.descendants(self.server.pid)}
+        if self.pushpin is not None:
+            parts["proxy"] = [self.pushpin.pid, *self.pushpin.child_pids.values()]
+        if self.redis is not None:
+            parts["redis"] = [self.redis.proc.pid]
+        return parts
+
+    def cpu_ns(self) -> int:
+        total = 0
+        for pids in self.pids().values():
+            for pid in pids:
+                try:
+                    total += procs.cpu_ns(pid)
+                except OSError:
+                    pass
+        return total
+
+    def rss(self) -> dict[str, int]:
+        """Median of 3 samples of each part's RSS (bytes)."""
+        samples: dict[str, list[int]] = {}
+        for _ in range(3):
+            for part, pids in self.pids().items():
+                total = 0
+                for pid in pids:
+                    try:
+                        total += procs.rss_bytes(pid)
+                    except OSError:
+                        pass
+                samples.setdefault(part, []).append(total)
+            time.sleep(0.1)
+        return {part: int(median(values)) for part, values in samples.items()}
+
+    async def wait_subscribed(self, room: str, n: int) -> None:
+        """Pushpin subscribes a socket once the app's answer to OPEN reaches it;
+        Channels' group_add comes before accept()."""
+        if self.stats is not None and n:
+            await asyncio.to_thread(self.stats.wait_subscribed, f"race-{room}", 120, subscribers=n, mode="ws")
+
+    async def open(self, room: str, n: int) -> tuple[list[RawWebSocket], int]:
+        held, failed = await open_many(self.port, self.path(room), n)
+        await self.wait_subscribed(room, len(held))
+        return held, failed
+
+
+def _say(text: str) -> str:
+    return json.dumps({"type": "say", "text": text})
+
+
+async def fanout(held: list[RawWebSocket], marker: str) -> tuple[int, float]:
+    """One say from the first socket still open: (receipts, seconds from send to the last)."""
+    sender = next((ws for ws in held if ws.open), held[0])
+    waits = [ws.expect(marker) for ws in held]
+    start = time.perf_counter()
+    sender.send(_say(marker))
+    await asyncio.wait(waits, timeout=FAN_WAIT_S)
+    times = [w.result() for w in waits if w.done() and w.result() is not None]
+    return len(times), (max(times) - start) if times else float("nan")
+
+
+async def echo(stack: Stack, sockets: list[RawWebSocket], each: int, tag: str) -> tuple[int, float, int]:
+    """Each socket sends ``each`` messages, one at a time: (answered, wall s, stack CPU ns)."""
+
+    async def one(i: int, ws: RawWebSocket) -> int:
+        for k in range(each):
+            text = f"echo-{tag}-{i}-{k}"
+            arrived = ws.expect(text)
+            ws.send(json.dumps({"type": "echo", "text": text}))
+            try:
+                if await asyncio.wait_for(arrived, 20) is None:
+                    return k
+            except asyncio.TimeoutError:
+                return k
+        return each
+
+    cpu = stack.cpu_ns()
+    start = time.perf_counter()
+    answered = await asyncio.gather(*(one(i, ws) for i, ws in enumerate(sockets)))
+    return sum(answered), time.perf_counter() - start, stack.cpu_ns() - cpu
+
+
+async def churn(stack: Stack, n: int, tag: str) -> tuple[int, dict, float, int]:
+    """n opens + closing handshakes, 50 at a time: (ok, statuses, wall s, stack CPU ns)."""
+    path = stack.path(f"churn-{tag}")
+
+    async def one(i: int):
+        ws = await connect(stack.port, path)
+        return 200 if await ws.close() else "no close"
+
+    cpu = stack.cpu_ns()
+    ok, statuses, elapsed = await clients.run_load(one, n)
+    return ok, statuses, elapsed, stack.cpu_ns() - cpu
+
+
+def run(ctx, res: Result) -> None:
+    from tests.servers import RedisServer
+
+    redis = RedisServer().start()
+    ctx.started.append({"name": "redis-race", "pids": [redis.proc.pid]})
+    progress(f"h/race redis-server on port {redis.port} (pid {redis.proc.pid})")
+    try:
+        asyncio.run(_run(ctx, res, redis))
+    finally:
+        for name in ("race-gv", "race-ch", "race"):
+            ctx.stop(name)
+        progress(f"stopping redis-server (pid {redis.proc.pid})")
+        redis.stop()
+
+
+def _start_server(ctx, name: str, kind: str, settings: str, env: dict, port: int | None = None):
+    progress(f"starting {kind} server {name} ({settings})" + (f" on port {port}" if port else ""))
+    server = procs.Server(name, kind, settings, ctx.logdir, {"BENCH_GRIP_KEY": ctx.key, **env}, port=port)
+    server.race_spec = (kind, settings, env)  # type: ignore[attr-defined]  # for a restart in place
+    ctx.servers[name] = server
+    ctx.started.append({"name": name, "pids": [server.pid, *procs.children(server.pid)]})
+    return server
+
+
+def _restart(ctx, name: str) -> float:
+    """SIGTERM the server and start a new one on the same port: seconds without one."""
+    old = ctx.servers.pop(name)
+    progress(f"h/race deploy: SIGTERM {old.kind} {name} (pid {old.pid})")
+    start = time.monotonic()
+    old.stop()
+    kind, settings, env = old.race_spec
+    _start_server(ctx, name, kind, settings, env, port=old.port)
+    return time.monotonic() - start
+
+
+async def _run(ctx, res: Result, redis) -> None:
+    from grip_views.testing.stats import PushpinStats
+
+    smoke = ctx.smoke
+    levels = [0, 10, 20] if smoke else [0, 1000, 5000]
+    fan_rounds = 1 if smoke else 5
+    echo_sockets, echo_each, echo_rounds = (3, 3, 1) if smoke else (50, 40, 3)
+    churn_n, churn_rounds = (10, 1) if smoke else (1000, 3)
+    deploy_n = 10 if smoke else 1000
+
+    publish_port = procs.free_port()
+    gv_env = {"BENCH_PUBLISH_URL": f"http://127.0.0.1:{publish_port}"}
+    _start_server(ctx, "race-gv", "gthread", "bench.apps.settings_race_gv", gv_env)
+    pushpin = ctx.pushpin(
+        "race", [f"* {ctx.servers['race-gv'].backend},over_http"], publish_port=publish_port
+    )
+    ch_env = {"BENCH_REDIS_URL": redis.url}
+    _start_server(ctx, "race-ch", "daphne", "bench.apps.settings_race_channels", ch_env)
+    with PushpinStats.of(pushpin) as stats:
+        gv = Stack(GV, ctx, "race-gv", pushpin=pushpin, stats=stats)
+        ch = Stack(CH, ctx, "race-ch", redis=redis)
+        stacks = [gv, ch]
+        await _race(ctx, res, stacks, levels, fan_rounds, (echo_sockets, echo_each, echo_rounds))
+        await _churn(res, stacks, churn_n, churn_rounds)
+        await _deploy(ctx, res, stacks, deploy_n)
+    _report(ctx, res, levels)
+
+
+def _turns(stacks: list[Stack], r: int) -> list[Stack]:
+    return stacks if r % 2 == 0 else stacks[::-1]
+
+
+async def _race(ctx, res: Result, stacks: list[Stack], levels, fan_rounds: int, echo_sizes) -> None:
+    """Memory and fan-out at each level of held sockets, then the echo."""
+    for stack in stacks:  # warm: every code path served once before level 0
+        warm, _ = await stack.open("warm", 20)
+        await echo(stack, warm, 2, "warm")
+        await fanout(warm, "warm-say")
+        await close_many(warm)
+    await asyncio.sleep(1)
+    held: dict[str, list[RawWebSocket]] = {s.label: [] for s in stacks}
+    memory: dict = {}
+    fan: dict = {}
+    for level in levels:
+        for stack in stacks:
+            if level:
+                progress(f"h/race {stack.label}: opening to {level:,} sockets")
+                more, failed = await stack.open("fan", level - len(held[stack.label]))
+                held[stack.label] += more
+                res.check(
+                    f"{stack.label}, {level:,}: every socket opened",
+                    failed == 0 and len(held[stack.label]) == level,
+                    f"{len(held[stack.label]):,} open, {failed} failed",
+                )
+                await stack.wait_subscribed("fan", level)
+            await asyncio.sleep(0.5)
+            memory[(stack.label, level)] = stack.rss()
+        if not level:
+            continue
+        for stack in stacks:  # one untimed round: the first delivery of a subscription
+            got, _ = await fanout(held[stack.label], f"fan-{level}-warm")
+            res.check(
+                f"{stack.label}, {level:,}: the first say reaches every socket",
+                got == level,
+                f"{got:,} of {level:,}",
+            )
+        for r in range(fan_rounds):
+            for stack in _turns(stacks, r):
+                got, seconds = await fanout(held[stack.label], f"fan-{level}-{r}")
+                fan.setdefault((stack.label, level), []).append((got, seconds))
+                progress(f"h/race fan-out {level:,} round {r + 1}: {stack.label}: {got:,} in {seconds:.3f} s")
+        for stack in stacks:
+            rounds = fan[(stack.label, level)]
+            res.check(
+                f"{stack.label}, {level:,}: every say of {len(rounds)} timed rounds reaches every socket",
+                all(got == level for got, _ in rounds),
+                f"{[got for got, _ in rounds]}",
+            )
+
+    sockets, each, rounds = echo_sizes
+    echoes: dict = {}
+    for r in range(rounds):
+        for stack in _turns(stacks, r):
+            answered, wall, cpu = await echo(stack, held[stack.label][:sockets], each, f"{r}")
+            echoes.setdefault(stack.label, []).append((answered, wall, cpu))
+            progress(
+                f"h/race echo round {r + 1}: {stack.label}: {answered:,} in {wall:.2f} s, "
+                f"stack CPU {cpu / 1e9:.2f} s"
+            )
+    for stack in stacks:
+        res.check(
+            f"{stack.label}: every echo answered ({sockets} sockets x {each} x {rounds} rounds)",
+            all(a == sockets * each for a, _, _ in echoes[stack.label]),
+            f"{[a for a, _, _ in echoes[stack.label]]}",
+        )
+    for stack in stacks:
+        still = sum(ws.open for ws in held[stack.label])
+        res.check(
+            f"{stack.label}: no held socket closed by the server during the race",
+            still == len(held[stack.label]),
+            f"{still:,} of {len(held[stack.label]):,} still open",
+        )
+        progress(f"h/race closing {len(held[stack.label]):,} {stack.label} sockets")
+        await close_many(held[stack.label])
+    res.data.update(
+        {
+            "memory": {f"{k[0]} / {k[1]}": v for k, v in memory.items()},
+            "fanout": {f"{k[0]} / {k[1]}": v for k, v in fan.items()},
+            "echo": echoes,
+        }
+    )
+    res.data["_memory"], res.data["_fan"] = memory, fan
+
+
+async def _churn(res: Result, stacks: list[Stack], n: int, rounds: int) -> None:
+    out: dict = {}
+    for r in range(rounds):
+        for stack in _turns(stacks, r):
+            ok, statuses, wall, cpu = await churn(stack, n, f"{r}")
+            out.setdefault(stack.label, []).append((ok, wall, cpu))
+            progress(
+                f"h/race churn round {r + 1}: {stack.label}: {ok}/{n} in {wall:.2f} s, "
+                f"stack CPU {cpu / 1e9:.2f} s {statuses if ok != n else ''}"
+            )
+    for stack in stacks:
+        res.check(
+            f"{stack.label}: every open + close of {rounds} x {n:,} completed",
+            all(ok == n for ok, _, _ in out[stack.label]),
+            f"{[ok for ok, _, _ in out[stack.label]]}",
+        )
+    res.data["churn"] = out
+
+
+async def _deploy(ctx, res: Result, stacks: list[Stack], n: int) -> None:
+    out: dict = {}
+    for stack in stacks:
+        room = f"deploy-{'gv' if stack.pushpin else 'ch'}"
+        progress(f"h/race deploy {stack.label}: {n:,} sockets")
+        held, failed = await stack.open(room, n)
+        got, _ = await fanout(held, "before-deploy")
+        res.check(
+            f"{stack.label}, deploy: {n:,} sockets open and hear a say before",
+            failed == 0 and got == n,
+            f"{len(held):,} open, {failed} failed, {got:,} heard it",
+        )
+        down = await asyncio.to_thread(_restart, ctx, stack.server_name)
+        await asyncio.sleep(1.0)  # let every close the restart caused arrive
+        still_open = sum(ws.open for ws in held)
+        # A client joining after the deploy says one message: the new server
+        # serves it, and every old socket still there must hear it.
+        newcomer = await connect(stack.port, stack.path(room))
+        await stack.wait_subscribed(room, still_open + 1)
+        waits = [ws.expect("after-deploy") for ws in held]
+        mine = newcomer.expect("after-deploy")
+        newcomer.send(_say("after-deploy"))
+        await asyncio.wait([*waits, mine], timeout=FAN_WAIT_S)
+        kept = sum(1 for w in waits if w.done() and w.result() is not None)
+        res.check(
+            f"{stack.label}, deploy: the new server serves a new client's say",
+            mine.done() and mine.result() is not None,
+            "heard its own say" if mine.done() and mine.result() else "did not hear its own say",
+        )
+        out[stack.label] = {"clients": n, "still_open": still_open, "kept": kept, "down_s": down}
+        progress(
+            f"h/race deploy {stack.label}: {still_open:,} open after, {kept:,} heard the say; "
+            f"down {down:.2f} s"
+        )
+        await close_many([ws for ws in held if ws.open] + [newcomer])
+    res.data["deploy"] = out
+
+
+def _report(ctx, res: Result, levels) -> None:
+    memory, fan = res.data.pop("_memory"), res.data.pop("_fan")
+    labels = [GV, CH]
+    top = levels[-1]
+
+    # a. echo
+    echo_row = {}
+    for label in labels:
+        rounds = res.data["echo"][label]
+        per_core = median([a / (cpu / 1e9) for a, _, cpu in rounds if cpu])
+        per_s = median([a / wall for a, wall, _ in rounds])
+        cpu_us = median([cpu / 1e3 / max(a, 1) for a, _, cpu in rounds])
+        echo_row[label] = (per_core, per_s, cpu_us)
+    # d. churn
+    churn_row = {}
+    for label in labels:
+        rounds = res.data["churn"][label]
+        churn_row[label] = (
+            median([ok / (cpu / 1e9) for ok, _, cpu in rounds if cpu]),
+            median([ok / wall for ok, wall, _ in rounds]),
+            median([cpu / 1e3 / max(ok, 1) for ok, _, cpu in rounds]),
+        )
+    # b. fan-out
+    fan_rate = {
+        (label, level): median([got / s for got, s in fan[(label, level)] if s == s and s > 0])
+        for label in labels
+        for level in levels[1:]
+    }
+    fan_ms = {
+        (label, level): median([s * 1e3 for _, s in fan[(label, level)] if s == s])
+        for label in labels
+        for level in levels[1:]
+    }
+
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.2f}x" if b else "-"
+
+    rows = [
+        [
+            "a. echo, messages per second per core (stack CPU)",
+            f"{echo_row[GV][0]:,.0f}",
+            f"{echo_row[CH][0]:,.0f}",
+            ratio(echo_row[GV][0], echo_row[CH][0]),
+        ],
+        [
+            "a. echo, messages per second (wall, 50 sockets, one in flight each)",
+            f"{echo_row[GV][1]:,.0f}",
+            f"{echo_row[CH][1]:,.0f}",
+            ratio(echo_row[GV][1], echo_row[CH][1]),
+        ],
+        [
+            "a. echo, stack CPU µs per message",
+            f"{echo_row[GV][2]:,.0f}",
+            f"{echo_row[CH][2]:,.0f}",
+            ratio(echo_row[GV][2], echo_row[CH][2]),
+        ],
+    ]
+    for level in levels[1:]:
+        rows.append(
+            [
+                f"b. fan-out to {level:,}, deliveries per second (send to last receipt: ms)",
+                f"{fan_rate[(GV, level)]:,.0f} ({fan_ms[(GV, level)]:,.0f} ms)",
+                f"{fan_rate[(CH, level)]:,.0f} ({fan_ms[(CH, level)]:,.0f} ms)",
+                ratio(fan_rate[(GV, level)], fan_rate[(CH, level)]),
+            ]
+        )
+    totals = {(label, level): sum(memory[(label, level)].values()) for label in labels for level in levels}
+    per_conn = {
+        (label, level): (totals[(label, level)] - totals[(label, 0)]) / level / 1024
+        for label in labels
+        for level in levels[1:]
+    }
+    for level in levels[1:]:
+        rows.append(
+            [
+                f"c. memory per held connection at {level:,}, KiB (all processes)",
+                f"{per_conn[(GV, level)]:.1f}",
+                f"{per_conn[(CH, level)]:.1f}",
+                ratio(per_conn[(GV, level)], per_conn[(CH, level)]),
+            ]
+        )
+    rows.append(
+        [
+            f"c. total memory at {top:,} held connections, MiB",
+            f"{totals[(GV, top)] / 2**20:.1f}",
+            f"{totals[(CH, top)] / 2**20:.1f}",
+            ratio(totals[(GV, top)], totals[(CH, top)]),
+        ]
+    )
+    rows += [
+        [
+            "d. opens + closes per second (wall, 50 at a time)",
+            f"{churn_row[GV][1]:,.0f}",
+            f"{churn_row[CH][1]:,.0f}",
+            ratio(churn_row[GV][1], churn_row[CH][1]),
+        ],
+        [
+            "d. opens + closes per second per core (stack CPU)",
+            f"{churn_row[GV][0]:,.0f}",
+            f"{churn_row[CH][0]:,.0f}",
+            ratio(churn_row[GV][0], churn_row[CH][0]),
+        ],
+    ]
+    deploy = res.data["deploy"]
+    rows.append(
+        [
+            "e. clients kept when the app server restarts (of connected)",
+            f"{deploy[GV]['kept']:,} of {deploy[GV]['clients']:,}",
+            f"{deploy[CH]['kept']:,} of {deploy[CH]['clients']:,}",
+            "-",
+        ]
+    )
+    res.tables.append(
+        (
+            "side by side (ratio: grip_views / Channels; higher is better but for CPU µs and memory); "
+            "medians of interleaved rounds",
+            ["figure", GV, CH, "ratio"],
+            rows,
+        )
+    )
+
+    mem_rows = []
+    for label in labels:
+        for level in levels:
+            parts = memory[(label, level)]
+            mem_rows.append(
+                [
+                    label,
+                    f"{level:,}",
+                    f"{parts.get('proxy', 0) / 2**20:.1f}" if "proxy" in parts else "-",
+                    f"{parts['app'] / 2**20:.1f}",
+                    f"{parts.get('redis', 0) / 2**20:.1f}" if "redis" in parts else "-",
+                    f"{totals[(label, level)] / 2**20:.1f}",
+                    f"{per_conn[(label, level)]:.1f}" if level else "-",
+                ]
+            )
+    res.tables.append(
+        (
+            "c. RSS of every process of each stack, MiB (median of 3 samples): proxy = Pushpin's runner and "
+            "its 4 services; app = gunicorn master + worker, or daphne; Redis = redis-server",
+            ["stack", "held WebSockets", "proxy", "app", "Redis", "total", "KiB per connection"],
+            mem_rows,
+        )
+    )
+    res.tables.append(
+        (
+            "e. deploy: the app server SIGTERMed and a new one started on the same port",
+            [
+                "stack",
+                "connected",
+                "still open after",
+                "heard a say after (kept)",
+                "dropped",
+                "seconds without a server",
+            ],
+            [
+                [
+                    label,
+                    f"{deploy[label]['clients']:,}",
+                    f"{deploy[label]['still_open']:,}",
+                    f"{deploy[label]['kept']:,}",
+                    f"{deploy[label]['clients'] - deploy[label]['kept']:,}",
+                    f"{deploy[label]['down_s']:.2f}",
+                ]
+                for label in labels
+            ],
+        )
+    )
+
+    for level in levels[1:]:
+        res.targets.append(
+            Target(
+                f"fan-out to {level:,} sockets: grip_views / Channels deliveries per second",
+                fan_rate[(GV, level)] / fan_rate[(CH, level)],
+                3.0,
+                ">=",
+            )
+        )
+    res.targets.append(
+        Target(
+            f"total memory (proxy + app + Redis) at {top:,} held sockets: grip_views / Channels",
+            totals[(GV, top)] / totals[(CH, top)],
+            1.0,
+            "<=",
+            note=f"{totals[(GV, top)] / 2**20:.0f} vs {totals[(CH, top)] / 2**20:.0f} MiB",
+        )
+    )
+    res.targets.append(
+        Target(
+            f"clients dropped when the app server restarts, grip_views ({deploy[GV]['clients']:,} connected)",
+            deploy[GV]["clients"] - deploy[GV]["kept"],
+            0,
+            "<=",
+            unit=" clients",
+            note=f"Channels: {deploy[CH]['clients'] - deploy[CH]['kept']:,} dropped",
+        )
+    )
+
+    res.notes += [
+        "The same chat room both ways (bench/apps/views_chat.py, bench/apps/consumers_chat.py): a say is "
+        "one publish (grip_views' broadcast, blocking, from the gunicorn worker to Pushpin) or one "
+        "group_send (channels_redis), to every socket of the room, the sender too; any other message is "
+        "answered to the sender alone. gunicorn runs one gthread worker of 4 threads with keep-alive "
+        "(the README's recommendation); daphne one process; Redis is Debian's redis-server.",
+        "Per core = per CPU second of every process of the stack (Pushpin's runner and services + "
+        "gunicorn master and worker; daphne + redis-server), read from /proc: what the work costs the "
+        "machine, whatever the load of the other jobs on it. Wall-time rates share the two cores with "
+        "the load generator (one asyncio process, bench/race_clients.py) and the other stack, idle.",
+        "Fan-out: time from the say leaving the sender to the last of the room's sockets receiving it, "
+        "measured in the client process; deliveries per second = sockets / that time.",
+        "Memory per connection = (total at the level - total with none held) / level. Pushpin's RSS "
+        "is most of grip_views' total: the Django worker does not grow with held connections (bench d), "
+        "the proxy does (bench f).",
+        "Deploy: kept = sockets opened before the restart that are still open after it and hear a say "
+        "made after it by a client that joined the new server. Pushpin holds the sockets and sends "
+        "later events to whatever answers on the backend port; daphne holds them itself, so stopping "
+        "it closes them all: a Channels client must reconnect (and rejoin its groups), every one at once.",
+    ]
+    res.data["derived"] = {
+        "echo": echo_row,
+        "churn": churn_row,
+        "fan_rate": {f"{k[0]} / {k[1]}": v for k, v in fan_rate.items()},
+        "per_conn_kib": {f"{k[0]} / {k[1]}": v for k, v in per_conn.items()},
+        "total_mib": {f"{k[0]} / {k[1]}": v / 2**20 for k, v in totals.items()},
+    }
+    groups = ["echo / s / core", *(f"fan-out {lv:,} / s" for lv in levels[1:]), "opens+closes / s / core"]
+    series = {
+        label: {
+            groups[0]: echo_row[label][0],
+            **{f"fan-out {lv:,} / s": fan_rate[(label, lv)] for lv in levels[1:]},
+            groups[-1]: churn_row[label][0],
+        }
+        for label in labels
+    }
+    ctx.plots.bars(
+        res, "h_race", "h. The race: higher is better (log scale)", groups, series, "per second", log=True
+    )
+    mem_groups = [f"{lv:,} held" for lv in levels]
+    ctx.plots.bars(
+        res,
+        "h_race_memory",
+        "h. Total RSS of each stack (proxy + app + Redis), lower is better",
+        mem_groups,
+        {label: {f"{lv:,} held": totals[(label, lv)] / 2**20 for lv in levels} for label in labels},
+        "MiB",
+    )
