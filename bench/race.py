@@ -618,7 +618,34 @@ def _report(ctx, res: Result, levels) -> None:
         )
     )
 
+    wins = []
+    if echo_row[CH][0] > echo_row[GV][0]:
+        wins.append(f"echo, {echo_row[CH][0] / echo_row[GV][0]:.1f}x the messages per core")
+    for level in levels[1:]:
+        if fan_rate[(CH, level)] > fan_rate[(GV, level)]:
+            wins.append(f"fan-out to {level:,}, {fan_rate[(CH, level)] / fan_rate[(GV, level)]:.1f}x")
+    if per_conn[(CH, top)] < per_conn[(GV, top)]:
+        wins.append(
+            f"memory, {per_conn[(CH, top)]:.0f} KiB per held socket against {per_conn[(GV, top)]:.0f}"
+        )
+    if totals[(CH, 0)] < totals[(GV, 0)]:
+        wins.append(
+            f"memory at start, {totals[(CH, 0)] / 2**20:.0f} MiB against {totals[(GV, 0)] / 2**20:.0f}"
+        )
+    if churn_row[CH][0] > churn_row[GV][0]:
+        wins.append(f"opens + closes, {churn_row[CH][0] / churn_row[GV][0]:.1f}x per core")
+    res.notes.append(
+        "Where Channels wins in this run: " + ("; ".join(wins) if wins else "nowhere") + ". A message a "
+        "client sends for its own answer is a WebSocket-over-HTTP request from Pushpin to Django (most of "
+        "its CPU is Pushpin's hops); a Channels consumer already holds the socket in its own process."
+    )
     res.notes += [
+        "channels_redis 4.3 with redis-py 8 is set up with socket_timeout=None "
+        "(bench/apps/settings_race_channels.py): with redis-py 8's default of 5 s the layer's blocking "
+        "read times out when idle and takes its consumer's socket down (seen here: 0 of 5,000 sockets "
+        "reached; django/channels_redis issue 422). redis-py 8's pool holds at most 100 connections: "
+        "closing thousands of sockets at once makes daphne log `Too many connections` for the "
+        "group_discard calls over that (left as shipped: it does not touch the figures).",
         "The same chat room both ways (bench/apps/views_chat.py, bench/apps/consumers_chat.py): a say is "
         "one publish (grip_views' broadcast, blocking, from the gunicorn worker to Pushpin) or one "
         "group_send (channels_redis), to every socket of the room, the sender too; any other message is "
