@@ -24,8 +24,9 @@ c. memory: RSS of every process of the stack at 0, 1,000 and 5,000 held
 d. connection churn: WebSocket open + closing handshake, 50 at a time;
    per second of wall time and per CPU second of the stack.
 e. deploy: 1,000 sockets in a room; the app server is stopped (SIGTERM) and a
-   new one started on the same port; a new client then joins and says one
-   message: the old sockets still open that hear it are the clients kept.
+   new one started on the same port (and, for gunicorn, also reloaded with
+   SIGHUP); a new client then joins and says one message: the old sockets
+   still open that hear it are the clients kept.
 """
 
 from __future__ import annotations
@@ -49,13 +50,26 @@ FAN_WAIT_S = 60
 class Stack:
     """One side of the race: where clients connect, and every process it runs."""
 
-    def __init__(self, label: str, ctx, server_name: str, pushpin=None, redis=None, stats=None):
+    def __init__(self, label: str, ctx, server_name: str, kind: str, settings: str, env: dict, redis=None):
         self.label = label
         self.ctx = ctx
         self.server_name = server_name
-        self.pushpin = pushpin
+        self.kind, self.settings, self.env = kind, settings, env  # how to start its app server
         self.redis = redis
-        self.stats = stats
+        self.pushpin = None
+        self.stats = None
+
+    def start_server(self, port: int | None = None) -> procs.Server:
+        """The app server, registered with the bench so that it is stopped by PID."""
+        name, ctx = self.server_name, self.ctx
+        progress(
+            f"starting {self.kind} server {name} ({self.settings})" + (f" on port {port}" if port else "")
+        )
+        env = {"BENCH_GRIP_KEY": ctx.key, **self.env}
+        server = procs.Server(name, self.kind, self.settings, ctx.logdir, env, port=port)
+        ctx.servers[name] = server
+        ctx.started.append({"name": name, "pids": [server.pid, *procs.children(server.pid)]})
+        return server
 
     @property
     def server(self) -> procs.Server:
@@ -199,23 +213,13 @@ def run(ctx, res: Result) -> None:
         redis.stop()
 
 
-def _start_server(ctx, name: str, kind: str, settings: str, env: dict, port: int | None = None):
-    progress(f"starting {kind} server {name} ({settings})" + (f" on port {port}" if port else ""))
-    server = procs.Server(name, kind, settings, ctx.logdir, {"BENCH_GRIP_KEY": ctx.key, **env}, port=port)
-    server.race_spec = (kind, settings, env)  # type: ignore[attr-defined]  # for a restart in place
-    ctx.servers[name] = server
-    ctx.started.append({"name": name, "pids": [server.pid, *procs.children(server.pid)]})
-    return server
-
-
-def _restart(ctx, name: str) -> float:
-    """SIGTERM the server and start a new one on the same port: seconds without one."""
-    old = ctx.servers.pop(name)
-    progress(f"h/race deploy: SIGTERM {old.kind} {name} (pid {old.pid})")
+def _restart(stack: Stack) -> float:
+    """SIGTERM the app server and start a new one on the same port: seconds without one."""
+    old = stack.ctx.servers.pop(stack.server_name)
+    progress(f"h/race deploy: SIGTERM {old.kind} {old.name} (pid {old.pid})")
     start = time.monotonic()
     old.stop()
-    kind, settings, env = old.race_spec
-    _start_server(ctx, name, kind, settings, env, port=old.port)
+    stack.start_server(port=old.port)
     return time.monotonic() - start
 
 
@@ -231,19 +235,24 @@ async def _run(ctx, res: Result, redis) -> None:
 
     publish_port = procs.free_port()
     gv_env = {"BENCH_PUBLISH_URL": f"http://127.0.0.1:{publish_port}"}
-    _start_server(ctx, "race-gv", "gthread", "bench.apps.settings_race_gv", gv_env)
-    pushpin = ctx.pushpin(
-        "race", [f"* {ctx.servers['race-gv'].backend},over_http"], publish_port=publish_port
+    gv = Stack(GV, ctx, "race-gv", "gthread", "bench.apps.settings_race_gv", gv_env)
+    ch = Stack(
+        CH,
+        ctx,
+        "race-ch",
+        "daphne",
+        "bench.apps.settings_race_channels",
+        {"BENCH_REDIS_URL": redis.url},
+        redis,
     )
-    ch_env = {"BENCH_REDIS_URL": redis.url}
-    _start_server(ctx, "race-ch", "daphne", "bench.apps.settings_race_channels", ch_env)
-    with PushpinStats.of(pushpin) as stats:
-        gv = Stack(GV, ctx, "race-gv", pushpin=pushpin, stats=stats)
-        ch = Stack(CH, ctx, "race-ch", redis=redis)
+    gv.pushpin = ctx.pushpin("race", [f"* {gv.start_server().backend},over_http"], publish_port=publish_port)
+    ch.start_server()
+    with PushpinStats.of(gv.pushpin) as stats:
+        gv.stats = stats
         stacks = [gv, ch]
         await _race(ctx, res, stacks, levels, fan_rounds, (echo_sockets, echo_each, echo_rounds))
         await _churn(res, stacks, churn_n, churn_rounds)
-        await _deploy(ctx, res, stacks, deploy_n)
+        await _deploy(res, stacks, deploy_n)
     _report(ctx, res, levels)
 
 
@@ -354,12 +363,12 @@ async def _churn(res: Result, stacks: list[Stack], n: int, rounds: int) -> None:
     res.data["churn"] = out
 
 
-def _reload(ctx, name: str) -> float:
+def _reload(stack: Stack) -> float:
     """SIGHUP to the gunicorn master: new workers, the old ones stopped
     gracefully; seconds until the old worker is gone and a new one answers."""
-    server = ctx.servers[name]
+    server = stack.server
     old = set(procs.children(server.pid))
-    progress(f"h/race deploy: SIGHUP gunicorn {name} (pid {server.pid}, workers {sorted(old)})")
+    progress(f"h/race deploy: SIGHUP gunicorn {server.name} (pid {server.pid}, workers {sorted(old)})")
     start = time.monotonic()
     os.kill(server.pid, signal.SIGHUP)
 
@@ -367,12 +376,12 @@ def _reload(ctx, name: str) -> float:
         kids = set(procs.children(server.pid))
         return bool(kids) and not kids & old and procs.http_status(server.url + "/health/") == 200
 
-    procs.wait_until(reloaded, 60, f"{name} reload", server.alive)
-    ctx.started.append({"name": f"{name} (reloaded)", "pids": procs.children(server.pid)})
+    procs.wait_until(reloaded, 60, f"{server.name} reload", server.alive)
+    stack.ctx.started.append({"name": f"{server.name} (reloaded)", "pids": procs.children(server.pid)})
     return time.monotonic() - start
 
 
-async def _deploy(ctx, res: Result, stacks: list[Stack], n: int) -> None:
+async def _deploy(res: Result, stacks: list[Stack], n: int) -> None:
     gv, ch = stacks
     deployments = [
         (gv, "SIGTERM, new server on the port", _restart),
@@ -390,8 +399,8 @@ async def _deploy(ctx, res: Result, stacks: list[Stack], n: int) -> None:
             failed == 0 and got == n,
             f"{len(held):,} open, {failed} failed, {got:,} heard it",
         )
-        down = await asyncio.to_thread(deploy, ctx, stack.server_name)
-        await asyncio.sleep(0.3 if ctx.smoke else 1.0)  # let every close the restart caused arrive
+        down = await asyncio.to_thread(deploy, stack)
+        await asyncio.sleep(0.3 if stack.ctx.smoke else 1.0)  # let every close the restart caused arrive
         still_open = sum(ws.open for ws in held)
         # A client joining after the deploy says one message: the new server
         # serves it, and every old socket still there must hear it.
