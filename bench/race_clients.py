@@ -17,7 +17,7 @@ import base64
 import os
 import time
 
-from bench.clients import CONNECT_BATCH, status_of
+from bench.clients import open_batched, status_of
 
 
 def _frame(opcode: int, payload: bytes) -> bytes:
@@ -162,19 +162,8 @@ async def connect(port: int, path: str, timeout: float = 20.0) -> RawWebSocket:
 
 
 async def open_many(port: int, path: str, n: int) -> tuple[list[RawWebSocket], int]:
-    """n sockets, at most CONNECT_BATCH handshakes at a time: (open ones, failures)."""
-    ok: list[RawWebSocket] = []
-    failed = 0
-    for first in range(0, n, CONNECT_BATCH):
-        made = await asyncio.gather(
-            *(connect(port, path) for _ in range(min(CONNECT_BATCH, n - first))), return_exceptions=True
-        )
-        for m in made:
-            if isinstance(m, BaseException):
-                failed += 1
-            else:
-                ok.append(m)
-    return ok, failed
+    """n sockets, at most clients.CONNECT_BATCH handshakes at a time: (open ones, failures)."""
+    return await open_batched(lambda: connect(port, path), n)
 
 
 async def close_many(sockets: list[RawWebSocket]) -> int:

@@ -1,6 +1,7 @@
 """The race's Channels server (bench/race.py): daphne with channels_redis, the
 channel layer Channels needs to run on more than one process. The race starts
-its own redis-server and passes its URL as BENCH_REDIS_URL."""
+its own redis-server and passes its URL as BENCH_REDIS_URL. Set up as
+redis-py 8 needs (below): what a Channels user would have to do too."""
 
 import os
 
@@ -18,6 +19,12 @@ CHANNEL_LAYERS = {
                     # running the layer's receive loop then crashes every ~5 s idle
                     # (django/channels_redis issue 422), closing its socket.
                     "socket_timeout": None,
+                    # redis-py 8's pool holds 100 connections and refuses more
+                    # (MaxConnectionsError), while every connect and disconnect
+                    # of a socket is a group_add / group_discard: at 50 opens and
+                    # 50 closes at a time, or 500 closes at once, that refused
+                    # handshakes and left stale group members.
+                    "max_connections": 1000,
                 }
             ]
         },
