@@ -649,12 +649,13 @@ def _report(ctx, res: Result, levels) -> None:
         "its CPU is Pushpin's hops); a Channels consumer already holds the socket in its own process."
     )
     res.notes += [
-        "channels_redis 4.3 with redis-py 8 is set up with socket_timeout=None and max_connections=1000 "
+        "channels_redis 4.3 with redis-py 8 is set up with socket_timeout=None and max_connections=5000 "
         "(bench/apps/settings_race_channels.py). With redis-py 8's default timeout of 5 s the layer's "
         "blocking read times out when idle and takes its consumer's socket down (seen here: 0 of 5,000 "
         "sockets reached; django/channels_redis issue 422); with its default pool of 100 connections, "
         "closing thousands of sockets and the 50-at-a-time churn made daphne fail group_discard and "
-        "group_add calls with `Too many connections` (one handshake of 3,000 refused).",
+        "group_add calls with `Too many connections` (one handshake of 3,000 refused; with 1000, "
+        "about 1,350 of 5,000 group_discard calls still failed when the held sockets closed).",
         "The same chat room both ways (bench/apps/views_chat.py, bench/apps/consumers_chat.py): a say is "
         "one publish (grip_views' broadcast, blocking, from the gunicorn worker to Pushpin) or one "
         "group_send (channels_redis), to every socket of the room, the sender too; any other message is "

@@ -21,10 +21,11 @@ CHANNEL_LAYERS = {
                     "socket_timeout": None,
                     # redis-py 8's pool holds 100 connections and refuses more
                     # (MaxConnectionsError), while every connect and disconnect
-                    # of a socket is a group_add / group_discard: at 50 opens and
-                    # 50 closes at a time, or 500 closes at once, that refused
-                    # handshakes and left stale group members.
-                    "max_connections": 1000,
+                    # of a socket is a group_add / group_discard: under the
+                    # churn's 50 opens and 50 closes at a time that refused a
+                    # handshake, and when 5,000 sockets closed, 1000 connections
+                    # were still too few (about 1,350 group_discard failed).
+                    "max_connections": 5000,
                 }
             ]
         },
