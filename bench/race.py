@@ -1,4 +1,4 @@
-"""h. The race against Django Channels: one chat room written both ways.
+"""j. The race against Django Channels: one chat room written both ways.
 
 - grip_views: ``bench/apps/views_chat.py`` (a ``JsonWebSocketView``: a say is
   one ``broadcast``), gunicorn with one gthread worker (4 threads, keep-alive:
@@ -10,7 +10,7 @@
   process.
 
 Both stacks run side by side on the same machine, the same clients
-(bench/race_clients.py) talk to both, and each measurement takes turns
+(bencj/race_clients.py) talk to both, and each measurement takes turns
 (the order flips every round). Measured:
 
 a. echo: 50 sockets each send messages one at a time, every one answered to
@@ -41,7 +41,7 @@ from bench import clients, procs
 from bench.common import Result, Target, median, progress
 from bench.race_clients import RawWebSocket, close_many, connect, open_many
 
-TITLE = "h. The race against Django Channels: a chat room, grip_views + Pushpin vs Channels + Redis"
+TITLE = "j. The race against Django Channels: a chat room, grip_views + Pushpin vs Channels + Redis"
 
 GV, CH = "grip_views + Pushpin + gunicorn", "Channels + daphne + channels_redis"
 FAN_WAIT_S = 60
@@ -203,7 +203,7 @@ def run(ctx, res: Result) -> None:
 
     redis = RedisServer().start()
     ctx.started.append({"name": "redis-race", "pids": [redis.proc.pid]})
-    progress(f"h/race redis-server on port {redis.port} (pid {redis.proc.pid})")
+    progress(f"j/race redis-server on port {redis.port} (pid {redis.proc.pid})")
     try:
         asyncio.run(_run(ctx, res, redis))
     finally:
@@ -216,7 +216,7 @@ def run(ctx, res: Result) -> None:
 def _restart(stack: Stack) -> float:
     """SIGTERM the app server and start a new one on the same port: seconds without one."""
     old = stack.ctx.servers.pop(stack.server_name)
-    progress(f"h/race deploy: SIGTERM {old.kind} {old.name} (pid {old.pid})")
+    progress(f"j/race deploy: SIGTERM {old.kind} {old.name} (pid {old.pid})")
     start = time.monotonic()
     old.stop()
     stack.start_server(port=old.port)
@@ -274,7 +274,7 @@ async def _race(ctx, res: Result, stacks: list[Stack], levels, fan_rounds: int, 
     for level in levels:
         for stack in stacks:
             if level:
-                progress(f"h/race {stack.label}: opening to {level:,} sockets")
+                progress(f"j/race {stack.label}: opening to {level:,} sockets")
                 more, failed = await stack.open("fan", level - len(held[stack.label]))
                 held[stack.label] += more
                 res.check(
@@ -298,7 +298,7 @@ async def _race(ctx, res: Result, stacks: list[Stack], levels, fan_rounds: int, 
             for stack in _turns(stacks, r):
                 got, seconds, cpu = await fanout(stack, held[stack.label], f"fan-{level}-{r}")
                 fan.setdefault((stack.label, level), []).append((got, seconds, cpu))
-                progress(f"h/race fan-out {level:,} round {r + 1}: {stack.label}: {got:,} in {seconds:.3f} s")
+                progress(f"j/race fan-out {level:,} round {r + 1}: {stack.label}: {got:,} in {seconds:.3f} s")
         for stack in stacks:
             rounds = fan[(stack.label, level)]
             res.check(
@@ -314,7 +314,7 @@ async def _race(ctx, res: Result, stacks: list[Stack], levels, fan_rounds: int, 
             answered, wall, cpu = await echo(stack, held[stack.label][:sockets], each, f"{r}")
             echoes.setdefault(stack.label, []).append((answered, wall, cpu))
             progress(
-                f"h/race echo round {r + 1}: {stack.label}: {answered:,} in {wall:.2f} s, "
+                f"j/race echo round {r + 1}: {stack.label}: {answered:,} in {wall:.2f} s, "
                 f"stack CPU {sum(cpu.values()) / 1e9:.2f} s"
             )
     for stack in stacks:
@@ -330,7 +330,7 @@ async def _race(ctx, res: Result, stacks: list[Stack], levels, fan_rounds: int, 
             still == len(held[stack.label]),
             f"{still:,} of {len(held[stack.label]):,} still open",
         )
-        progress(f"h/race closing {len(held[stack.label]):,} {stack.label} sockets")
+        progress(f"j/race closing {len(held[stack.label]):,} {stack.label} sockets")
         await close_many(held[stack.label])
     for stack in stacks:
         await stack.settle()
@@ -351,7 +351,7 @@ async def _churn(res: Result, stacks: list[Stack], n: int, rounds: int) -> None:
             ok, statuses, wall, cpu = await churn(stack, n, f"{r}")
             out.setdefault(stack.label, []).append((ok, wall, cpu))
             progress(
-                f"h/race churn round {r + 1}: {stack.label}: {ok}/{n} in {wall:.2f} s, "
+                f"j/race churn round {r + 1}: {stack.label}: {ok}/{n} in {wall:.2f} s, "
                 f"stack CPU {sum(cpu.values()) / 1e9:.2f} s {statuses if ok != n else ''}"
             )
     for stack in stacks:
@@ -368,7 +368,7 @@ def _reload(stack: Stack) -> float:
     gracefully; seconds until the old worker is gone and a new one answers."""
     server = stack.server
     old = set(procs.children(server.pid))
-    progress(f"h/race deploy: SIGHUP gunicorn {server.name} (pid {server.pid}, workers {sorted(old)})")
+    progress(f"j/race deploy: SIGHUP gunicorn {server.name} (pid {server.pid}, workers {sorted(old)})")
     start = time.monotonic()
     os.kill(server.pid, signal.SIGHUP)
 
@@ -391,7 +391,7 @@ async def _deploy(res: Result, stacks: list[Stack], n: int) -> None:
     out: list = []
     for i, (stack, how, deploy) in enumerate(deployments):
         room = f"deploy-{i}"
-        progress(f"h/race deploy {stack.label}, {how}: {n:,} sockets")
+        progress(f"j/race deploy {stack.label}, {how}: {n:,} sockets")
         held, failed = await stack.open(room, n)
         got, _, _ = await fanout(stack, held, "before-deploy")
         res.check(
@@ -428,7 +428,7 @@ async def _deploy(res: Result, stacks: list[Stack], n: int) -> None:
             }
         )
         progress(
-            f"h/race deploy {stack.label}, {how}: {still_open:,} open after, {kept:,} heard the say; "
+            f"j/race deploy {stack.label}, {how}: {still_open:,} open after, {kept:,} heard the say; "
             f"{down:.2f} s"
         )
         await close_many([ws for ws in held if ws.open] + [newcomer])
@@ -664,7 +664,7 @@ def _report(ctx, res: Result, levels) -> None:
         "Per core = per CPU second of every process of the stack (Pushpin's runner and services + "
         "gunicorn master and worker; daphne + redis-server), read from /proc: what the work costs the "
         "machine, whatever the load of the other jobs on it. Wall-time rates share the two cores with "
-        "the load generator (one asyncio process, bench/race_clients.py) and the other stack, idle.",
+        "the load generator (one asyncio process, bencj/race_clients.py) and the other stack, idle.",
         "Fan-out: time from the say leaving the sender to the last of the room's sockets receiving it, "
         "measured in the client process; deliveries per second = sockets / that time.",
         "Memory per connection = (total at the level - total with none held) / level. Pushpin's RSS "
@@ -693,13 +693,13 @@ def _report(ctx, res: Result, levels) -> None:
         for label in labels
     }
     ctx.plots.bars(
-        res, "h_race", "h. The race: higher is better (log scale)", groups, series, "per second", log=True
+        res, "j_race", "j. The race: higher is better (log scale)", groups, series, "per second", log=True
     )
     mem_groups = [f"{lv:,} held" for lv in levels]
     ctx.plots.bars(
         res,
-        "h_race_memory",
-        "h. Total RSS of each stack (proxy + app + Redis), lower is better",
+        "j_race_memory",
+        "j. Total RSS of each stack (proxy + app + Redis), lower is better",
         mem_groups,
         {label: {f"{lv:,} held": totals[(label, lv)] / 2**20 for lv in levels} for label in labels},
         "MiB",
