@@ -205,10 +205,16 @@ async def open_websockets(url: str, n: int, timeout: float = 20.0):
             url, open_timeout=timeout, ping_interval=None, compression=None, max_queue=64, close_timeout=2
         )
 
+    return await open_batched(one, n)
+
+
+async def open_batched(connect_one, n: int) -> tuple[list, int]:
+    """n connections made by the coroutine function connect_one(), at most
+    CONNECT_BATCH at a time; (those made, failures)."""
     ok, failed = [], 0
     for first in range(0, n, CONNECT_BATCH):
         made = await asyncio.gather(
-            *(one() for _ in range(min(CONNECT_BATCH, n - first))), return_exceptions=True
+            *(connect_one() for _ in range(min(CONNECT_BATCH, n - first))), return_exceptions=True
         )
         for m in made:
             if isinstance(m, BaseException):

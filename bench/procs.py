@@ -154,8 +154,10 @@ class Server(Child):
     """A bench Django server on loopback: gunicorn with one sync or gthread
     worker, uvicorn (one process, ASGI), or daphne."""
 
-    def __init__(self, name: str, kind: str, settings: str, logdir: Path, env_extra: dict):
-        self.port = free_port()
+    def __init__(
+        self, name: str, kind: str, settings: str, logdir: Path, env_extra: dict, port: int | None = None
+    ):
+        self.port = port or free_port()  # a given port: a restart in place (bench/race.py)
         self.kind = kind
         if kind in GUNICORN_WORKER_CLASSES:
             # one worker, so its RSS and CPU are the server's; a large listen

@@ -27,8 +27,9 @@ BENCHMARKS = [
     "presence",
     "htmx",
     "resume",
+    "race",
 ]
-NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers", "htmx"}
+NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers", "htmx", "race"}
 BUDGET_S = 15 * 60
 
 
@@ -244,4 +245,5 @@ _MODULES = {
     "presence": "presence",
     "htmx": "htmx",
     "resume": "resume",
+    "race": "race",
 }

@@ -20,7 +20,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.pushpin
 
-for _module in ("django_grip", "channels", "daphne", "gunicorn", "websockets", "matplotlib", "zmq"):
+for _module in (
+    "django_grip",
+    "channels",
+    "channels_redis",
+    "daphne",
+    "gunicorn",
+    "websockets",
+    "matplotlib",
+    "zmq",
+):
     pytest.importorskip(_module, reason="bench dependencies: pip install -r bench/requirements.txt")
 
 

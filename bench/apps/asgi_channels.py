@@ -10,6 +10,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from bench.apps.consumers_chat import ChatRoom  # noqa: E402
+
 
 class Echo(AsyncWebsocketConsumer):
     """The Channels equivalent of the grip_views Echo view."""
@@ -32,6 +34,8 @@ class Echo(AsyncWebsocketConsumer):
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter([path("ws/<str:channel>/", Echo.as_asgi())]),
+        "websocket": URLRouter(
+            [path("ws/<str:channel>/", Echo.as_asgi()), path("chat/<str:room>/", ChatRoom.as_asgi())]
+        ),
     }
 )
