@@ -28,8 +28,9 @@ BENCHMARKS = [
     "htmx",
     "resume",
     "race",
+    "durable",
 ]
-NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers", "htmx", "race"}
+NEEDS_SERVERS = {"proxy", "publish", "zmq", "latency", "hold", "pmem", "servers", "htmx", "race", "durable"}
 BUDGET_S = 15 * 60
 
 
@@ -246,4 +247,5 @@ _MODULES = {
     "htmx": "htmx",
     "resume": "resume",
     "race": "race",
+    "durable": "durable",
 }

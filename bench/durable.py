@@ -1,0 +1,181 @@
+"""l. Durable publishing: throughput to a real Pushpin, and the history store on
+SQLite vs PostgreSQL vs Redis.
+
+Each store runs in its own worker process (bench/durable_worker.py, settings
+bench/apps/settings_durable.py) publishing to the bench's Pushpin: SQLite (a file
+on /dev/shm when there is one), PostgreSQL and Redis (private servers on loopback,
+from tests/servers.py, stopped by PID; PostgreSQL is skipped in a smoke run).
+
+- Throughput: N ``publish(..., durable=True)`` calls, each in its own
+  ``transaction.atomic()``, and batched (``BATCH`` publishes per transaction),
+  timed until the last call returned: by then every event was stored, sent after
+  its commit and marked sent (the sender sends synchronously after the commit).
+  Against django-grip's non-blocking burst of the same N (``publish(...,
+  blocking=False)`` then ``wait_all_sent()``, benchmark c's ``_dg`` burst), in the
+  same process. Variants interleaved round by round, after a warm-up round.
+  Checked after every durable run: N events stored with ids 1..N, none left
+  unsent, the sender counted N sent, no failed try, no channel left in the outbox.
+- The store alone: ``append`` one event at a time (autocommit), and the ``read``
+  that replays 1,000 events; and benchmark j's resume request on each store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import procs
+from bench.common import Result, Target, median, progress
+
+TITLE = "l. Durable publishing: throughput to Pushpin, and the history store on SQLite vs PostgreSQL vs Redis"
+KINDS = ("transaction", "batched", "django-grip")
+
+
+def run(ctx, res: Result) -> None:
+    from tests.servers import PostgresServer, RedisServer, ServerUnavailable
+
+    pushpin = ctx.main_pushpin()
+    events, batch, rounds, missed = (60, 20, 1, 100) if ctx.smoke else (2000, 100, 3, 1000)
+    shm = Path("/dev/shm")
+    db = (shm if shm.is_dir() else ctx.logdir) / f"grip-views-bench-durable-{os.getpid()}.sqlite3"
+    stores: dict[str, dict[str, str]] = {"sqlite": {"BENCH_DURABLE_DB": str(db)}}
+    servers = []
+    figures: dict[str, dict] = {}
+    try:
+        # The smoke run checks the code on SQLite and Redis; PostgreSQL takes seconds to start.
+        for name, cls in ((("postgres", PostgresServer),) if not ctx.smoke else ()) + (
+            ("redis", RedisServer),
+        ):
+            try:
+                progress(f"starting {name} for the durable history store")
+                server = cls().start()
+            except ServerUnavailable as exc:
+                res.notes.append(f"{name} not measured: {exc}")
+                continue
+            servers.append(server)
+            ctx.started.append({"name": f"durable-{name}", "pids": [server.proc.pid]})
+            if name == "postgres":
+                stores[name] = {"BENCH_PG_PORT": str(server.port), "BENCH_PG_USER": server.role}
+            else:
+                stores[name] = {"BENCH_REDIS_URL": server.url}
+        for name, extra in stores.items():
+            progress(f"l/durable on {name}: {events} events x {rounds} rounds, batches of {batch}")
+            env = procs.child_env(
+                DJANGO_SETTINGS_MODULE="bench.apps.settings_durable",
+                BENCH_DURABLE_STORE=name,
+                BENCH_GRIP_KEY=ctx.key,
+                BENCH_PUBLISH_URL=pushpin.publish_url,
+                **extra,
+            )
+            argv = [str(events), str(batch), str(rounds), str(missed)]
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.durable_worker", *argv],
+                cwd=procs.REPO, env=env, capture_output=True, text=True, timeout=900,
+            )  # fmt: skip
+            if res.check(f"durable worker on {name}", done.returncode == 0, done.stderr[-2000:]):
+                figures[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        for server in servers:
+            server.stop()
+        for leftover in db.parent.glob(db.name + "*"):
+            leftover.unlink()
+    res.data = figures
+
+    for name, out in figures.items():
+        bad = [
+            c for c in out["checks"] if not (c["stored"] == c["sent_by_sender"] == events and c["in_order"])
+        ]
+        bad += [c for c in out["checks"] if c["unsent"]]
+        res.check(
+            f"{name}: every durable event stored (ids 1..{events:,}), sent, marked sent, accepted by Pushpin",
+            not bad and not out["unsent_channels"] and out["failed_tries"] == 0,
+            f"{len(out['checks'])} runs of {events:,}; {len(bad)} short; outbox channels left "
+            f"{out['unsent_channels']}; failed tries {out['failed_tries']}",
+        )
+        resume = out["resume"]
+        res.check(
+            f"{name}: the resume request replays all {missed:,} missed events and holds",
+            resume["replayed"] == missed and resume["hold"] == "stream" and out["replayed"] == missed,
+            f"{resume['status']}, {resume['replayed']} replayed by the view, {out['replayed']} by read()",
+        )
+
+    def rate(name, kind):
+        return median(figures[name]["rates"][kind])
+
+    def ratio(name, kind):
+        pairs = zip(figures[name]["rates"][kind], figures[name]["rates"]["django-grip"], strict=True)
+        return median([a / b for a, b in pairs])
+
+    res.tables.append(
+        (
+            f"events per second, {events:,} per run, median of {rounds} interleaved rounds "
+            "(durable: stored, sent and marked sent when the last call returns)",
+            ["store", "durable, 1 per transaction", f"durable, {batch} per transaction",
+             "django-grip non-blocking burst", "1 per tx / django-grip", "batched / django-grip"],
+            [
+                [name, f"{rate(name, 'transaction'):,.0f}", f"{rate(name, 'batched'):,.0f}",
+                 f"{rate(name, 'django-grip'):,.0f}", f"{ratio(name, 'transaction'):.2f}x",
+                 f"{ratio(name, 'batched'):.2f}x"]
+                for name in figures
+            ],
+        )
+    )  # fmt: skip
+    store_ms = {
+        name: {
+            "append": out["append_s"] * 1e3,
+            f"read {missed:,}": median(out["read_s"]) * 1e3,
+            f"resume {missed:,}": median([w for w, _ in out["resume"]["times"]]) * 1e3,
+        }
+        for name, out in figures.items()
+    }
+    resume_cpu_ms = {
+        name: median([c for _, c in out["resume"]["times"]]) * 1e3 for name, out in figures.items()
+    }
+    res.tables.append(
+        (
+            f"the history store: one append (autocommit), the read replaying {missed:,} events, "
+            f"benchmark j's resume request {missed:,} behind (wall ms, medians)",
+            ["store", "append ms", f"read of {missed:,} ms", "resume request ms", "resume CPU ms"],
+            [
+                [name, f"{ms['append']:.3f}", f"{ms[f'read {missed:,}']:.2f}",
+                 f"{ms[f'resume {missed:,}']:.2f}", f"{resume_cpu_ms[name]:.2f}"]
+                for name, ms in store_ms.items()
+            ],
+        )
+    )  # fmt: skip
+    res.notes.append(
+        "SQLite is a file on tmpfs, PostgreSQL runs with fsync=off (tests/servers.py): the figures are "
+        "grip_views' and the store's work, not a disk's. Pushpin is the bench's main instance; the "
+        "published channels have no subscriber."
+    )
+    if "sqlite" in figures:
+        for kind, what in (("transaction", "one per transaction"), ("batched", f"{batch} per transaction")):
+            res.targets.append(
+                Target(
+                    f"durable publish on SQLite, {what} / django-grip's non-blocking burst "
+                    f"({events:,} events)",
+                    ratio("sqlite", kind),
+                    2.0,
+                    ">=",
+                )
+            )
+    ctx.plots.bars(
+        res,
+        "l_durable_throughput",
+        f"l. Publishing {events:,} events to Pushpin (higher is better)",
+        list(figures),
+        {kind: {name: rate(name, kind) for name in figures} for kind in KINDS},
+        "events per second (median)",
+    )
+    ctx.plots.bars(
+        res,
+        "l_history_stores",
+        f"l. History store: append, read of {missed:,}, resume request (lower is better)",
+        list(next(iter(store_ms.values()))) if store_ms else [],
+        store_ms,
+        "ms (median)",
+        log=True,
+    )

@@ -1,0 +1,105 @@
+"""The durable benchmark's worker: one process, one history store (BENCH_DURABLE_STORE),
+publishing to the bench's Pushpin; prints its figures as JSON. Run by bench/durable.py:
+``python -m bench.durable_worker EVENTS BATCH ROUNDS MISSED``."""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import time
+
+
+def _timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def main(events: int, batch: int, rounds: int, missed: int) -> dict:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import transaction
+
+    import grip_views
+    from bench import resume_worker
+    from bench.publishing import _dg, _fmt
+    from grip_views.durable import get_sender
+    from grip_views.history import get_history
+
+    call_command("migrate", verbosity=0)
+    store = get_history()
+    sender = get_sender()
+    _, dg_burst = _dg()  # django-grip's non-blocking burst, as benchmark c measures it
+
+    def one_per_transaction(channel: str) -> None:
+        for i in range(events):
+            with transaction.atomic():
+                grip_views.publish(channel, _fmt(f"#{i}\n"), durable=True)
+
+    def batched(channel: str) -> None:
+        for start in range(0, events, batch):
+            with transaction.atomic():
+                for i in range(start, min(start + batch, events)):
+                    grip_views.publish(channel, _fmt(f"#{i}\n"), durable=True)
+
+    def dg(channel: str) -> None:
+        dg_burst(channel, events)
+
+    # Every stored event of every durable run, sent and accepted: counted after the run.
+    checks: list[dict] = []
+
+    def verify(kind: str, channel: str, sent_before: int) -> None:
+        replay = store.read(channel, 0)
+        ids = [event.id for event in replay.events]
+        checks.append(
+            {
+                "kind": kind,
+                "stored": len(ids),
+                "in_order": ids == list(range(1, events + 1)),
+                "unsent": len(store.unsent(channel, events + 1)),
+                "sent_by_sender": sender.stats["sent"] - sent_before,
+            }
+        )
+
+    variants = {"transaction": one_per_transaction, "batched": batched, "django-grip": dg}
+    rates: dict[str, list[float]] = {}
+    for r in range(rounds + 1):  # round 0 warms up (connections, the sender thread, caches)
+        for kind in list(variants) if r % 2 else list(variants)[::-1]:
+            channel = f"durable-{kind}-{r}"
+            gc.collect()
+            before = sender.stats["sent"]
+            took = _timed(variants[kind], channel)
+            if kind != "django-grip":
+                verify(kind, channel, before)
+            if r:
+                rates.setdefault(kind, []).append(events / took)
+
+    unsent_channels = store.unsent_channels()  # before the store's own appends, never sent
+
+    # The store alone: appends one by one, then the replay of `missed` events.
+    ids = [store.append("store", {"sse": f"data: event {i}\n\n"}) for i in range(2)]
+    start = time.perf_counter()
+    ids += [store.append("store", {"sse": f"data: event {i}\n\n"}) for i in range(2, missed + 1)]
+    append = (time.perf_counter() - start) / (missed - 1)
+    reads, replayed = [], 0
+    for _ in range(rounds * 5 + 1):
+        start = time.perf_counter()
+        replayed = len(store.read("store", ids[0]).events)
+        reads.append(time.perf_counter() - start)
+    return {
+        "rates": rates,
+        "checks": checks,
+        "unsent_channels": unsent_channels,
+        "failed_tries": sender.stats["failed_tries"],
+        "append_s": append,
+        "read_s": reads[1:],
+        "replayed": replayed,
+        "resume": resume_worker.main(missed, rounds, 10),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(*(int(a) for a in sys.argv[1:5]))))
