@@ -31,7 +31,6 @@ from bench import procs
 from bench.common import Result, Target, median, progress
 
 TITLE = "l. Durable publishing: throughput to Pushpin, and the history store on SQLite vs PostgreSQL vs Redis"
-KINDS = ("transaction", "batched", "django-grip")
 
 
 def run(ctx, res: Result) -> None:
@@ -170,12 +169,17 @@ def run(ctx, res: Result) -> None:
                     ">=",
                 )
             )
+    labels = {
+        "transaction": "durable, 1 per transaction",
+        "batched": f"durable, {batch} per transaction",
+        "django-grip": "django-grip burst",
+    }
     ctx.plots.bars(
         res,
         "l_durable_throughput",
         f"l. Publishing {events:,} events to Pushpin (higher is better)",
         list(figures),
-        {kind: {name: rate(name, kind) for name in figures} for kind in KINDS},
+        {label: {name: rate(name, kind) for name in figures} for kind, label in labels.items()},
         "events per second (median)",
     )
     ctx.plots.bars(
