@@ -142,9 +142,18 @@ class OutboxSender:
                 self._cond.notify()
                 return
         try:
-            self.stats["sent"] += send_channel(channel)
+            sent = send_channel(channel)
         except Exception as exc:
             self._failed(channel, exc)
+        else:
+            self._count_sent(sent)
+
+    def _count_sent(self, sent: int) -> None:
+        # Under the lock: request threads and the retry thread add at once, and
+        # ``stats["sent"] += send_channel(...)`` would read the old count before
+        # the send and lose what another thread added meanwhile.
+        with self._cond:
+            self.stats["sent"] += sent
 
     def sweep_once(self) -> None:
         """Once per process: schedule every channel left unsent (by a process that died)."""
@@ -242,7 +251,7 @@ class OutboxSender:
                 return
             self._failed(channel, exc)
             return
-        self.stats["sent"] += sent
+        self._count_sent(sent)
         with self._cond:
             self._due.pop(channel, None)
             attempts = self._attempts.pop(channel, 0)

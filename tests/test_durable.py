@@ -239,3 +239,26 @@ def test_a_durable_broadcast_without_self_is_stored_and_sent_with_this_socket_as
     assert item["meta"]["sender"] == "conn-1"
     assert item["id"] == "1"
     assert json.loads(item["formats"]["ws-message"]["content"]) == {"id": "1", "data": {"say": "hi"}}
+
+
+def test_the_sent_count_adds_every_thread_s_sends(monkeypatch):
+    """Request threads send after their commits while the retry thread sends too:
+    none of their counts is lost (``stats["sent"] += send()`` lost them)."""
+    import threading
+    import time
+
+    from grip_views import durable
+    from grip_views.durable import OutboxSender
+
+    def slow_send(channel: str) -> int:
+        time.sleep(0.01)  # another thread adds meanwhile
+        return 1
+
+    monkeypatch.setattr(durable, "send_channel", slow_send)
+    sender = OutboxSender()
+    threads = [threading.Thread(target=sender.after_commit, args=(f"c{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sender.stats["sent"] == 8
