@@ -5,27 +5,12 @@ benchmark's durable EventStreamView, and the bench's Pushpin (GRIP_PROXIES)."""
 import os
 
 from bench.apps.settings_base import *  # noqa: F403
+from bench.apps.stores import databases
 
 INSTALLED_APPS = ["grip_views"]
 ROOT_URLCONF = "bench.apps.urls_resume"
 MIDDLEWARE = ["grip_views.middleware.GripMiddleware"]
 _store = os.environ.get("BENCH_DURABLE_STORE", "sqlite")
-if _store == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "HOST": "127.0.0.1",
-            "PORT": os.environ["BENCH_PG_PORT"],
-            "USER": os.environ["BENCH_PG_USER"],
-            "NAME": "postgres",
-        }
-    }
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("BENCH_DURABLE_DB", ":memory:"),
-        }
-    }
+DATABASES = databases(_store, os.environ.get("BENCH_DURABLE_DB", ":memory:"))
 GRIP_HISTORY_BACKEND = "redis" if _store == "redis" else "database"
 GRIP_HISTORY_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
