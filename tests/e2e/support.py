@@ -8,13 +8,17 @@ import os
 import queue
 import shutil
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 
 def free_port() -> int:
@@ -60,6 +64,34 @@ def headless_chromium(profile: Path) -> Iterator[Any]:
         yield browser
     finally:
         browser.quit()
+
+
+def start_uvicorn(
+    port: int, env: dict[str, str], log: Path, ready_url: str, *, require_ok: bool = True
+) -> subprocess.Popen[bytes]:
+    """tests.asgi under uvicorn on 127.0.0.1:``port`` (output to ``log``), once
+    ``ready_url`` answers (with a 2xx unless ``require_ok`` is false); stop it by
+    its PID (``terminate()``/``kill()``)."""
+    root = Path(__file__).resolve().parents[2]
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning", "--backlog", "2048"],
+            env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            response = requests.get(ready_url, timeout=1)
+            if require_ok:
+                response.raise_for_status()
+            return server
+        except requests.RequestException:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                server.wait(10)
+                raise AssertionError(f"uvicorn did not start: see {log}") from None
+            time.sleep(0.05)
 
 
 class StreamReader:

@@ -33,7 +33,7 @@ import requests
 
 from grip_views.pushpin import Pushpin
 from grip_views.testing.pytest_plugin import require_pushpin
-from tests.e2e.support import free_port
+from tests.e2e.support import free_port, start_uvicorn
 
 pytestmark = pytest.mark.pushpin
 
@@ -85,23 +85,12 @@ class Stack:
 
     def start_server(self) -> None:
         self.starts += 1
-        log = open(self.workdir / f"uvicorn-{self.starts}.log", "wb")
-        self.server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--backlog", "2048"],
-            env={**self.env, "GRIP_E2E_PUBLISH_URL": self.pushpin.publish_url},
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                requests.get(f"{self.backend_url}/outbox/", timeout=1).raise_for_status()
-                return
-            except requests.RequestException:
-                if time.monotonic() > deadline or self.server.poll() is not None:
-                    raise AssertionError(f"uvicorn did not start: see {self.workdir}") from None
-                time.sleep(0.05)
+        self.server = start_uvicorn(
+            self.port,
+            {**self.env, "GRIP_E2E_PUBLISH_URL": self.pushpin.publish_url},
+            self.workdir / f"uvicorn-{self.starts}.log",
+            f"{self.backend_url}/outbox/",
+        )
 
     def kill_server(self) -> None:
         assert self.server is not None

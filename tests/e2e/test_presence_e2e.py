@@ -26,7 +26,7 @@ import websockets
 
 from grip_views.pushpin import Pushpin
 from grip_views.testing.pytest_plugin import require_pushpin
-from tests.e2e.support import free_port
+from tests.e2e.support import free_port, start_uvicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "presence-e2e-key-0123456789abcdef0123456789"
@@ -68,23 +68,12 @@ class Stack:
         return done.stdout
 
     def start_server(self) -> None:
-        log = open(self.workdir / "uvicorn.log", "wb")
-        self.server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--backlog", "2048"],
-            env={**self.env, "GRIP_E2E_PUBLISH_URL": self.pushpin.publish_url},
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{self.port}/members/up/", timeout=1).raise_for_status()
-                return
-            except requests.RequestException:
-                if time.monotonic() > deadline or self.server.poll() is not None:
-                    raise AssertionError(f"uvicorn did not start: see {self.workdir}") from None
-                time.sleep(0.05)
+        self.server = start_uvicorn(
+            self.port,
+            {**self.env, "GRIP_E2E_PUBLISH_URL": self.pushpin.publish_url},
+            self.workdir / "uvicorn.log",
+            f"http://127.0.0.1:{self.port}/members/up/",
+        )
 
     def members(self, room: str) -> dict:
         """The members endpoint, asked directly (not through the proxy)."""
