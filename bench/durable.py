@@ -34,51 +34,31 @@ TITLE = "l. Durable publishing: throughput to Pushpin, and the history store on 
 
 
 def run(ctx, res: Result) -> None:
-    from tests.servers import PostgresServer, RedisServer, ServerUnavailable
-
     pushpin = ctx.main_pushpin()
     events, batch, rounds, missed = (60, 20, 1, 100) if ctx.smoke else (2000, 100, 3, 1000)
     shm = Path("/dev/shm")
     db = (shm if shm.is_dir() else ctx.logdir) / f"grip-views-bench-durable-{os.getpid()}.sqlite3"
-    stores: dict[str, dict[str, str]] = {"sqlite": {"BENCH_DURABLE_DB": str(db)}}
-    servers = []
     figures: dict[str, dict] = {}
     try:
-        # The smoke run checks the code on SQLite and Redis; PostgreSQL takes seconds to start.
-        for name, cls in ((("postgres", PostgresServer),) if not ctx.smoke else ()) + (
-            ("redis", RedisServer),
-        ):
-            try:
-                progress(f"starting {name} for the durable history store")
-                server = cls().start()
-            except ServerUnavailable as exc:
-                res.notes.append(f"{name} not measured: {exc}")
-                continue
-            servers.append(server)
-            ctx.started.append({"name": f"durable-{name}", "pids": [server.proc.pid]})
-            if name == "postgres":
-                stores[name] = {"BENCH_PG_PORT": str(server.port), "BENCH_PG_USER": server.role}
-            else:
-                stores[name] = {"BENCH_REDIS_URL": server.url}
-        for name, extra in stores.items():
-            progress(f"l/durable on {name}: {events} events x {rounds} rounds, batches of {batch}")
-            env = procs.child_env(
-                DJANGO_SETTINGS_MODULE="bench.apps.settings_durable",
-                BENCH_DURABLE_STORE=name,
-                BENCH_GRIP_KEY=ctx.key,
-                BENCH_PUBLISH_URL=pushpin.publish_url,
-                **extra,
-            )
-            argv = [str(events), str(batch), str(rounds), str(missed)]
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.durable_worker", *argv],
-                cwd=procs.REPO, env=env, capture_output=True, text=True, timeout=900,
-            )  # fmt: skip
-            if res.check(f"durable worker on {name}", done.returncode == 0, done.stderr[-2000:]):
-                figures[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        with procs.store_servers(ctx, res, "durable history store") as stores:
+            stores["sqlite"] = {"BENCH_DURABLE_DB": str(db)}
+            for name, extra in stores.items():
+                progress(f"l/durable on {name}: {events} events x {rounds} rounds, batches of {batch}")
+                env = procs.child_env(
+                    DJANGO_SETTINGS_MODULE="bench.apps.settings_durable",
+                    BENCH_DURABLE_STORE=name,
+                    BENCH_GRIP_KEY=ctx.key,
+                    BENCH_PUBLISH_URL=pushpin.publish_url,
+                    **extra,
+                )
+                argv = [str(events), str(batch), str(rounds), str(missed)]
+                done = subprocess.run(
+                    [sys.executable, "-m", "bench.durable_worker", *argv],
+                    cwd=procs.REPO, env=env, capture_output=True, text=True, timeout=900,
+                )  # fmt: skip
+                if res.check(f"durable worker on {name}", done.returncode == 0, done.stderr[-2000:]):
+                    figures[name] = json.loads(done.stdout.strip().splitlines()[-1])
     finally:
-        for server in servers:
-            server.stop()
         for leftover in db.parent.glob(db.name + "*"):
             leftover.unlink()
     res.data = figures

@@ -37,31 +37,10 @@ def _heartbeats_per_minute() -> dict[str, float]:
 
 
 def run(ctx, res: Result) -> None:
-    from tests.servers import PostgresServer, RedisServer, ServerUnavailable
-
     members, rounds, ops = (50, 1, 10) if ctx.smoke else (10_000, 5, 200)
-    servers = []
-    stores: dict[str, dict[str, str]] = {
-        "sqlite": {"BENCH_PRESENCE_DB": str(ctx.logdir / "presence.sqlite3")}
-    }
-    try:
-        # The smoke run checks the code on SQLite and Redis; PostgreSQL takes seconds to start.
-        for name, cls in ((("postgres", PostgresServer),) if not ctx.smoke else ()) + (
-            ("redis", RedisServer),
-        ):
-            try:
-                progress(f"starting {name} for the presence store")
-                server = cls().start()
-            except ServerUnavailable as exc:
-                res.notes.append(f"{name} not measured: {exc}")
-                continue
-            servers.append(server)
-            ctx.started.append({"name": f"presence-{name}", "pids": [server.proc.pid]})
-            if name == "postgres":
-                stores[name] = {"BENCH_PG_PORT": str(server.port), "BENCH_PG_USER": server.role}
-            else:
-                stores[name] = {"BENCH_REDIS_URL": server.url}
-        figures = {}
+    figures = {}
+    with procs.store_servers(ctx, res, "presence store") as stores:
+        stores["sqlite"] = {"BENCH_PRESENCE_DB": str(ctx.logdir / "presence.sqlite3")}
         for name, extra in stores.items():
             progress(f"presence on {name}: {members} members, {rounds} rounds")
             env = procs.child_env(BENCH_PRESENCE_STORE=name, **extra)
@@ -73,9 +52,6 @@ def run(ctx, res: Result) -> None:
             if not res.check(f"presence worker on {name}", done.returncode == 0, done.stderr[-2000:]):
                 continue
             figures[name] = json.loads(done.stdout)
-    finally:
-        for server in servers:
-            server.stop()
     beats = _heartbeats_per_minute()
     ms = lambda name, op: median([w for w, _ in figures[name][op]]) * 1000  # noqa: E731
     rows = []

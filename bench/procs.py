@@ -6,6 +6,7 @@ wait). Nothing is ever stopped by name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -18,6 +19,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from bench.common import progress
 
 REPO = Path(__file__).resolve().parent.parent
 _STARTED: list[Child] = []
@@ -353,3 +356,35 @@ def warm_pushpin(pushpin, path: str, opened: bytes, timeout: float = 15.0) -> in
         if time.monotonic() > deadline:
             raise RuntimeError(f"Pushpin at {pushpin.url} accepted no hold in {timeout} s")
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def store_servers(ctx, res, what: str):
+    """PostgreSQL and Redis for a benchmark of stores, from tests/servers.py,
+    stopped by PID on exit; yields ``{store: worker environment}`` with sqlite
+    first (its entry is the caller's). The smoke run skips PostgreSQL, which
+    takes seconds to start; a server that cannot start is noted in ``res``."""
+    from tests.servers import PostgresServer, RedisServer, ServerUnavailable
+
+    stores: dict[str, dict[str, str]] = {"sqlite": {}}
+    servers = []
+    try:
+        for name, cls in ((("postgres", PostgresServer),) if not ctx.smoke else ()) + (
+            ("redis", RedisServer),
+        ):
+            try:
+                progress(f"starting {name} for the {what}")
+                server = cls().start()
+            except ServerUnavailable as exc:
+                res.notes.append(f"{name} not measured: {exc}")
+                continue
+            servers.append(server)
+            ctx.started.append({"name": f"{what}: {name}", "pids": [server.proc.pid]})
+            if name == "postgres":
+                stores[name] = {"BENCH_PG_PORT": str(server.port), "BENCH_PG_USER": server.role}
+            else:
+                stores[name] = {"BENCH_REDIS_URL": server.url}
+        yield stores
+    finally:
+        for server in servers:
+            server.stop()
