@@ -8,14 +8,7 @@ import os
 from tests.settings_asgi_e2e import *  # noqa: F403
 
 ROOT_URLCONF = "tests.durable_urls"
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ["GV_DURABLE_DB"],
-        # WAL: readers (replays) do not wait for the writer; writers wait up to 30 s.
-        "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"},
-    }
-}
+DATABASES = sqlite_file_databases(os.environ["GV_DURABLE_DB"])  # noqa: F405
 GRIP_PUBLISH_TIMEOUT = 2
 GRIP_OUTBOX_RETRY_MAX = 0.5
 LOGGING = {

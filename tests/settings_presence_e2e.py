@@ -8,13 +8,7 @@ import os
 from tests.settings_asgi_e2e import *  # noqa: F403
 
 ROOT_URLCONF = "tests.presence_urls"
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ["GV_PRESENCE_DB"],
-        "OPTIONS": {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"},
-    }
-}
+DATABASES = sqlite_file_databases(os.environ["GV_PRESENCE_DB"])  # noqa: F405
 GRIP_PUBLISH_TIMEOUT = 2
 # Short, for the test: WebSocket keep-alives come every 20 s (Pushpin's minimum).
 GRIP_PRESENCE_TTL = 24
