@@ -327,21 +327,29 @@ def first_messages(view: WebSocketView, channels: tuple[Channel, ...]) -> list[s
         snapshot = {"id": str(version), "event": view.snapshot_event, "data": state}
         return [json.dumps(snapshot, separators=(",", ":")), *_caught_up(view, version, 0)]
     channel = _one_channel(view, channels).name
-    replay = get_history().read(channel, after)
+    budget = view.replay_page_bytes
+    # A message is at least a dozen bytes: no more rows than a page can hold.
+    replay = get_history().read(channel, after, limit=max(1, budget // 12))
     if replay.reset:
         reset = {"id": str(replay.last_id), "event": view.reset_event}
         return [json.dumps(reset, separators=(",", ":"))]
-    out = []
+    out: list[str] = []
+    last, size, covered = after, 0, 0
     for event in replay.events:
         content = event.formats().get("ws-message", {}).get("content")
         if isinstance(content, str):
+            size += len(content.encode())
+            if out and size > budget:
+                break
             out.append(content)
-    last = replay.events[-1].id if replay.events else after
-    return out + _caught_up(view, last, len(replay.events))
+        last, covered = event.id, covered + 1
+    return out + _caught_up(view, last, covered, more=last < replay.last_id)
 
 
-def _caught_up(view: WebSocketView, last_id: int, missed: int) -> list[str]:
+def _caught_up(view: WebSocketView, last_id: int, missed: int, *, more: bool = False) -> list[str]:
     if not view.caught_up_event:
         return []
-    message = {"id": str(last_id), "event": view.caught_up_event, "missed": missed}
+    message: dict[str, Any] = {"id": str(last_id), "event": view.caught_up_event, "missed": missed}
+    if more:
+        message["more"] = True
     return [json.dumps(message, separators=(",", ":"))]

@@ -482,8 +482,15 @@ class WebSocketView(GripView):
     snapshot_event: ClassVar[str] = "snapshot"
     #: With ``durable``: sent on open after the replay, as ``{"id": "<last id>",
     #: "event": caught_up_event, "missed": <count>}`` (a first connection gets
-    #: the channel's last id and 0); None: not sent.
+    #: the channel's last id and 0), with ``"more": true`` when the replay was
+    #: one page of several; None: not sent.
     caught_up_event: ClassVar[str | None] = "caught-up"
+    #: With ``durable``: the most bytes of missed messages replayed on one open
+    #: (at least one message). The proxy drops, without a word, what of an
+    #: accept it cannot buffer (Pushpin 1.36: about its ``client_buffer_size``),
+    #: so a client further behind gets a page, then ``"more": true`` in the
+    #: caught-up message, and reconnects with the page's last id for the next.
+    replay_page_bytes: ClassVar[int] = 3000
 
     def get_allowed_origins(self) -> Sequence[str]:
         """Extra page origins allowed to open this socket (see :mod:`grip_views.origins`)."""

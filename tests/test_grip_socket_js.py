@@ -1,5 +1,5 @@
 """grip-socket.js (the package's browser WebSocket client) under Node's test runner, with a
-fake WebSocket and fake timers: dropping repeated ids, resuming on a gap, caught-up counts,
+fake WebSocket and fake timers: dropping repeated ids, resuming on a gap, paged replays, caught-up counts,
 resets, backoff bounds and when it stops retrying (tests/js/grip_socket.test.js). In a
 real browser through Pushpin: tests/e2e/test_demo.py."""
 
@@ -28,7 +28,7 @@ def test_grip_socket_js_passes_its_node_tests() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "# pass 8" in result.stdout
+    assert "# pass 9" in result.stdout
 
 
 def test_the_static_file_is_package_data() -> None:

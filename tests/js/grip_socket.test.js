@@ -111,6 +111,27 @@ test("oncaughtup tells how many the server replayed, and whether it is a reconne
   assert.strictEqual(socket.caughtUp, 2);
 });
 
+test("a paged replay reconnects at once from each page's last id, and is caught up once", () => {
+  const { socket, got, last } = fresh({ lastId: 0 });
+  const seen = [];
+  socket.oncaughtup = (missed, info) => seen.push([missed, info.lastId]);
+  last().open();
+  last().deliver({ id: "1", data: "a" });
+  last().deliver({ id: "2", data: "b" });
+  last().deliver({ id: "2", event: "caught-up", missed: 2, more: true });
+  assert.strictEqual(last().closedWith, 4000); // dropped for the next page
+  assert.strictEqual(fire(), 0);
+  assert.ok(last().url.endsWith("?last_id=2"));
+  last().open();
+  last().deliver({ id: "3", data: "c" });
+  last().deliver({ id: "3", event: "caught-up", missed: 1 });
+  assert.deepStrictEqual(got, [["a", "1"], ["b", "2"], ["c", "3"]]);
+  assert.deepStrictEqual(seen, [[3, "3"]]);
+  assert.strictEqual(socket.pages, 1);
+  assert.strictEqual(socket.caughtUp, 3);
+  assert.strictEqual(timers.length, 0); // caught up: no reconnect pending
+});
+
 test("a reset is reported and the socket goes on from its id", () => {
   const { socket, last } = fresh({ lastId: 1 });
   let reset = null;

@@ -7,7 +7,9 @@
  * saw (?last_id=, which a durable WebSocketView answers with what was missed,
  * then a "caught-up" message), drops a message whose id it already has, and on
  * a gap in the ids (a publish that raced its reconnect) reconnects with its
- * last id. Ids are a channel's, consecutive: a durable view has one channel.
+ * last id. A replay too long for one open comes in pages (the caught-up
+ * message says "more": true): it reconnects at once from the page's last id.
+ * Ids are a channel's, consecutive: a durable view has one channel.
  *
  *   const socket = new GripSocket("/events/ws/", { minDelay: 500, maxDelay: 30000 });
  *   socket.onmessage = (data, id) => { ... };        // each event once, in id order
@@ -20,8 +22,9 @@
  *   onmessage(data, id, event)     an event: `data` is what was published, `id` its id
  *                                  (a string); a message that is not {"id", "data"} JSON
  *                                  (a view's own send()) comes as (event.data, null, event)
- *   oncaughtup(missed, info)       the server replayed `missed` events on this connection
- *                                  (info: {lastId, reconnect}); 0 on a first connection
+ *   oncaughtup(missed, info)       the server replayed `missed` events (all pages of a
+ *                                  paged replay: once, after the last); info: {lastId,
+ *                                  reconnect}; 0 on a first connection
  *   onreset(lastId)                the server no longer has what was missed: reload your
  *                                  state; the socket goes on from lastId
  *   onsnapshot(data, id)           a first connection's state at version `id` (a view with
@@ -30,7 +33,8 @@
  *                                  in `delay` ms
  *   onerror(event)                 the WebSocket's error event
  * Properties: lastId (string or null), caughtUp (missed count of the last connect),
- * totalCaughtUp, duplicates (ids dropped), gaps (reconnects on a gap), attempt,
+ * totalCaughtUp, duplicates (ids dropped), gaps (reconnects on a gap), pages
+ * (reconnects for the next page of a replay), attempt,
  * readyState (the current WebSocket's, or WebSocket.CLOSED).
  */
 (function (root) {
@@ -68,6 +72,8 @@
       this.totalCaughtUp = 0;
       this.duplicates = 0;
       this.gaps = 0;
+      this.pages = 0;
+      this._paged = 0; // missed events of the pages of this replay so far
       this.attempt = 0;
       this.onopen = this.onmessage = this.oncaughtup = this.onreset = this.onsnapshot = null;
       this.onclose = this.onerror = null;
@@ -181,8 +187,16 @@
       }
       if (message.event === this.options.caughtUpEvent) {
         if (this.lastId === null || Number(id) > Number(this.lastId)) this.lastId = id;
-        this.caughtUp = Number(message.missed) || 0;
-        this.totalCaughtUp += this.caughtUp;
+        const missed = Number(message.missed) || 0;
+        this.totalCaughtUp += missed;
+        this._paged += missed;
+        if (message.more === true) {
+          this.pages++; // one page of a long replay: the next from lastId, at once
+          this._drop(socket, "more");
+          return;
+        }
+        this.caughtUp = this._paged;
+        this._paged = 0;
         this._call("oncaughtup", this.caughtUp, { lastId: this.lastId, reconnect: this._opens > 1 });
         return;
       }
