@@ -261,9 +261,11 @@ def check_history(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 history_settings.max_events,
                 history_settings.max_age,
                 history_settings.outbox_retry_max,
+                history_settings.outbox_thread,
             ),
             "GRIP_HISTORY_MAX_EVENTS is a positive integer, GRIP_HISTORY_MAX_AGE and "
-            "GRIP_OUTBOX_RETRY_MAX positive seconds; None keeps everything.",
+            "GRIP_OUTBOX_RETRY_MAX positive seconds (None keeps everything), "
+            "GRIP_OUTBOX_THREAD True or False.",
         ),
     ):
         try:

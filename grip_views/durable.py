@@ -6,7 +6,10 @@ with ``durable = True``) end here. The event is appended to the history store
 the store is the database, and sent after the commit with ``id`` and
 ``prev-id``, so the proxy orders events and notices gaps.
 
-Sending is per channel, under the channel's send lock, oldest unsent event
+After the commit, the process's sender thread sends them (``GRIP_OUTBOX_THREAD``):
+the commit does not wait for the proxy, and what commits while a batch is on
+its way goes out in the next batch, up to :data:`BATCH` events per request.
+Sending is per channel, under the channel's send lease, oldest unsent event
 first: one channel's events reach the proxy in id order, whichever process
 sends them. An event is marked sent once every proxy accepted it. A failure
 is logged (and given to ``GRIP_PUBLISH_ERROR_HANDLER``) and retried by the
@@ -14,11 +17,13 @@ process's sender thread with exponential backoff up to
 ``GRIP_OUTBOX_RETRY_MAX`` seconds, never dropped. What a process left unsent
 (it crashed, or the proxy was down when it exited) is sent by the next one:
 on its first durable publish or durable view request, or by
-``manage.py grip_outbox``.
+``manage.py grip_outbox``. A process that exits normally first gives its
+thread :data:`EXIT_WAIT` seconds to send what is due.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import random
@@ -28,7 +33,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 
 from .exceptions import PublishFailure
 from .history import get_history, history_settings
@@ -40,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 #: Events sent per publish request (Pushpin takes items in order).
 BATCH = 200
+#: Seconds a process exiting waits for its sender thread to send what is due.
+EXIT_WAIT = 5.0
 
 
 def publish_durable(
@@ -125,18 +132,33 @@ def send_unsent() -> int:
 
 
 class OutboxSender:
-    """The process's sender: sends after each commit, retries failures in a thread."""
+    """The process's sender: sends each channel's events after their commit, in a
+    thread of its own (``GRIP_OUTBOX_THREAD``), and retries failures with backoff."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._due: dict[str, float] = {}  # channel -> when to try next
-        self._attempts: dict[str, int] = {}
+        self._due: dict[str, float] = {}  # channel -> when to try next ("" = look for orphans)
+        self._busy: set[str] = set()  # channels the thread is sending now
+        self._attempts: dict[str, int] = {}  # channel -> failed tries in a row
         self._thread: threading.Thread | None = None
         self._swept = False
         self.stats = {"sent": 0, "failed_tries": 0}
 
     def after_commit(self, channel: str) -> None:
-        """Send ``channel``'s unsent events now; on failure leave them to the retry thread."""
+        """``channel`` has new committed events: send them.
+
+        With the sender thread (the default) this only wakes it, so the commit
+        goes on at once and what commits while a batch is on its way goes out
+        in the next one. Otherwise the events are sent here, before the caller
+        goes on. A failure is left to the thread's retries either way.
+        """
+        if history_settings.outbox_thread:
+            with self._cond:
+                self._due.setdefault(channel, 0.0)  # a failing channel keeps its backoff
+                self._cond.notify()
+            if self._thread is None or not self._thread.is_alive():
+                self._ensure_thread()
+            return
         with self._cond:
             if channel in self._due:  # already failing: keep the backoff, and the order
                 self._cond.notify()
@@ -149,7 +171,7 @@ class OutboxSender:
             self._count_sent(sent)
 
     def _count_sent(self, sent: int) -> None:
-        # Under the lock: request threads and the retry thread add at once, and
+        # Under the lock: request threads and the sender thread add at once, and
         # ``stats["sent"] += send_channel(...)`` would read the old count before
         # the send and lose what another thread added meanwhile.
         with self._cond:
@@ -166,18 +188,29 @@ class OutboxSender:
             self._cond.notify()
 
     def pending(self) -> int:
-        """Channels waiting for a retry."""
+        """Channels with events to send or being sent (waiting for a retry, too)."""
         with self._cond:
-            return len(self._due)
+            return len(self._channels())
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until nothing waits for a retry; False on timeout."""
+    def _channels(self) -> set[str]:
+        # Under the lock: every channel due or being sent, without "" (the look for orphans).
+        return (self._due.keys() | self._busy) - {""}
+
+    def wait_idle(self, timeout: float, *, orphans: bool = True) -> bool:
+        """Wait until every channel's events were sent; False on timeout.
+
+        For tests and scripts that must know the proxy accepted what they
+        published: a request does not need it (the events are stored). With
+        ``orphans``, also wait for the look for what dead processes left.
+        """
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.pending():
-                return True
-            time.sleep(0.02)
-        return not self.pending()
+        with self._cond:
+            while (self._due or self._busy) if orphans else self._channels():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
 
     def _failed(self, channel: str, exc: Exception) -> None:
         with self._cond:
@@ -187,7 +220,7 @@ class OutboxSender:
             delay *= random.uniform(0.8, 1.2)  # jitter: senders of many processes spread out
             self._due[channel] = time.monotonic() + delay
             self.stats["failed_tries"] += 1
-            self._cond.notify()
+            self._cond.notify_all()
         logger.error(
             "grip_views: durable publish on %r not accepted (try %d), retrying in %.1f s: %s",
             channel,
@@ -228,15 +261,22 @@ class OutboxSender:
                         break
                     wait = min(self._due.values(), default=now + 60) - now
                     self._cond.wait(max(wait, 0.01))
-            for channel in due:
-                self._try(channel)
+                for channel in due:  # a commit from now on schedules the channel again
+                    del self._due[channel]
+                self._busy.update(due)
+            try:
+                for channel in due:
+                    self._try(channel)
+            finally:
+                with self._cond:
+                    self._busy.difference_update(due)
+                    self._cond.notify_all()
 
     def _try(self, channel: str) -> None:
         try:
             if channel == "":
                 channels = get_history().unsent_channels()
                 with self._cond:
-                    self._due.pop("", None)
                     for name in channels:
                         self._due.setdefault(name, 0.0)
                 if channels:
@@ -244,6 +284,7 @@ class OutboxSender:
                 return
             sent = send_channel(channel)
         except Exception as exc:
+            connections.close_all()  # this thread's: a connection a database restart broke
             if channel == "":
                 logger.exception("grip_views: could not look for unsent durable events")
                 with self._cond:
@@ -253,7 +294,6 @@ class OutboxSender:
             return
         self._count_sent(sent)
         with self._cond:
-            self._due.pop(channel, None)
             attempts = self._attempts.pop(channel, 0)
         if attempts:
             logger.warning(
@@ -262,8 +302,20 @@ class OutboxSender:
                 attempts,
                 sent,
             )
-        else:
-            logger.info("grip_views: sent %d durable event(s) left on %r", sent, channel)
+
+    def flush_at_exit(self, timeout: float) -> None:
+        """At the interpreter's exit: give the thread ``timeout`` seconds to send what
+        is due; what it could not is logged (the next process or ``grip_outbox`` sends it)."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        with self._cond:
+            failing = bool(self._attempts.keys() - {""})
+        if failing or not self.wait_idle(timeout, orphans=False):
+            logger.warning(
+                "grip_views: exiting with unsent durable events on %d channel(s); "
+                "the next process's sender or manage.py grip_outbox sends them",
+                self.pending(),
+            )
 
 
 _sender: OutboxSender | None = None
@@ -285,4 +337,10 @@ def _after_fork() -> None:
     _sender = None  # its thread did not survive the fork
 
 
+def _flush_at_exit() -> None:
+    if _sender is not None:
+        _sender.flush_at_exit(EXIT_WAIT)
+
+
 os.register_at_fork(after_in_child=_after_fork)
+atexit.register(_flush_at_exit)

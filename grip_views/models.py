@@ -2,7 +2,8 @@
 
 ``HistoryChannel`` keeps each channel's last id: writers take its row lock
 (``UPDATE ... last_id = last_id + 1``) inside their own transaction, so ids
-only grow, have no holes, and commit in id order. ``HistoryEvent`` is both the
+only grow, have no holes, and commit in id order. It also holds the
+channel's send lease. ``HistoryEvent`` is both the
 history that resumes clients and the transactional outbox: an event is
 written in the transaction of the change that caused it, and ``sent`` turns
 true once every proxy accepted it.
@@ -20,6 +21,12 @@ from django.utils import timezone
 class HistoryChannel(models.Model):
     name: models.CharField[str, str] = models.CharField(max_length=200, primary_key=True)
     last_id: models.BigIntegerField[int, int] = models.BigIntegerField(default=0)
+    #: The send lease: who sends the channel's events now (a token, "" when
+    #: nobody) and until when (seconds since the epoch), so that one sender
+    #: at a time sends them, in order, without a transaction open across the
+    #: proxy's answer (see ``DatabaseHistory.sending``).
+    sender: models.CharField[str, str] = models.CharField(max_length=32, default="")
+    sending_until: models.FloatField[float, float] = models.FloatField(default=0.0)
 
     class Meta:
         db_table = "grip_views_channel"

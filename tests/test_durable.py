@@ -205,6 +205,43 @@ def test_a_websocket_with_last_id_gets_what_it_missed_before_anything_live(grip_
     assert bad.status_code == 400
 
 
+def test_a_long_websocket_replay_comes_in_pages_the_client_follows_with_last_id(
+    grip_outbox, grip_client, monkeypatch
+):
+    # Pushpin drops what of an accept it cannot buffer: a replay is cut in pages of
+    # replay_page_bytes, each ending in caught-up with "more" but the last.
+    monkeypatch.setattr(Socket, "replay_page_bytes", 100)
+    for n in range(12):
+        Socket.publish("pg", {"n": n})
+    after, got, pages = 0, [], []
+    while True:
+        ws = grip_client.websocket(f"/ws/pg/?last_id={after}", [("OPEN", None)])
+        *events, caught_up = [json.loads(m) for m in ws.messages]
+        assert sum(len(m.encode()) for m in ws.messages[:-1]) <= 100 or len(events) == 1
+        got += [int(e["id"]) for e in events]
+        pages.append(caught_up)
+        after = int(caught_up["id"])
+        if not caught_up.get("more"):
+            break
+    assert got == list(range(1, 13))
+    assert [p["id"] for p in pages] == ["4", "8", "11", "12"]  # 25-26 bytes each: 4, 4, 3 and 1
+    assert all(p.get("more") for p in pages[:-1])
+    assert pages[-1] == {
+        "id": "12",
+        "event": "caught-up",
+        "missed": 12 - sum(p["missed"] for p in pages[:-1]),
+    }
+    # One message bigger than a page still goes, alone.
+    monkeypatch.setattr(Socket, "replay_page_bytes", 1)
+    one = grip_client.websocket("/ws/pg/?last_id=10", [("OPEN", None)])
+    assert [json.loads(m) for m in one.messages][1] == {
+        "id": "11",
+        "event": "caught-up",
+        "missed": 1,
+        "more": True,
+    }
+
+
 def test_a_resume_ends_with_how_many_events_it_caught_up_on(grip_outbox, grip_client):
     _publish("c1", 2)
     nothing_missed = grip_client.get_proxied("/events/c1/", HTTP_LAST_EVENT_ID="2")
@@ -262,3 +299,82 @@ def test_the_sent_count_adds_every_thread_s_sends(monkeypatch):
     for t in threads:
         t.join()
     assert sender.stats["sent"] == 8
+
+
+class GatedPublisher:
+    """A proxy that holds each publish request until the test opens the gate."""
+
+    batches: list[list[str]] = []
+    entered = None
+    gate = None
+
+    def publish_items(self, items, blocking=True):
+        GatedPublisher.batches.append([i["id"] for i in items])
+        GatedPublisher.entered.set()
+        assert GatedPublisher.gate.wait(10), "the test never opened the gate"
+
+    def flush(self, timeout=None):
+        return True
+
+    def close(self, timeout=None):
+        pass
+
+
+def test_the_sender_thread_sends_after_commit_and_batches_what_commits_meanwhile(settings):
+    """With GRIP_OUTBOX_THREAD (the default) a commit does not wait for the proxy:
+    the sender thread sends, and what commits during its request goes in the next."""
+    import threading
+
+    settings.GRIP_OUTBOX_THREAD = True
+    settings.GRIP_PUBLISH_BACKEND = "tests.test_durable.GatedPublisher"
+    GatedPublisher.batches, GatedPublisher.entered, GatedPublisher.gate = (
+        [],
+        threading.Event(),
+        threading.Event(),
+    )
+    sender = get_sender()
+    try:
+        with transaction.atomic():
+            Events.publish_event("t1", "one")
+        assert GatedPublisher.entered.wait(10)  # the thread is in its request for 1...
+        for text in ("two", "three"):  # ...and these commits do not wait for it
+            with transaction.atomic():
+                Events.publish_event("t1", text)
+        assert GatedPublisher.batches == [["1"]]
+        assert get_history().unsent_channels() == ["t1"]
+    finally:
+        GatedPublisher.gate.set()
+    assert sender.wait_idle(30), sender.stats
+    assert GatedPublisher.batches == [["1"], ["2", "3"]]
+    assert get_history().unsent_channels() == []
+
+
+def test_wait_idle_times_out_while_a_send_is_under_way(settings):
+    import threading
+
+    settings.GRIP_OUTBOX_THREAD = True
+    settings.GRIP_PUBLISH_BACKEND = "tests.test_durable.GatedPublisher"
+    GatedPublisher.batches, GatedPublisher.entered, GatedPublisher.gate = (
+        [],
+        threading.Event(),
+        threading.Event(),
+    )
+    sender = get_sender()
+    try:
+        with transaction.atomic():
+            Events.publish_event("t2", "one")
+        assert GatedPublisher.entered.wait(10)
+        assert sender.wait_idle(0.05) is False
+        assert sender.pending() == 1
+    finally:
+        GatedPublisher.gate.set()
+    assert sender.wait_idle(30), sender.stats
+    assert sender.pending() == 0
+
+
+def test_a_bad_outbox_thread_setting_is_a_check_error(settings):
+    from grip_views.checks import check_history
+
+    settings.GRIP_OUTBOX_THREAD = "yes"
+    (error,) = check_history()
+    assert error.id == "grip_views.E010" and "GRIP_OUTBOX_THREAD must be True or False" in error.msg

@@ -21,7 +21,7 @@ def text(message):
     return ("TEXT", json.dumps(message))
 
 
-@override_settings(GRIP_PUBLISH_BACKEND="grip_views.testing.InMemoryPublisher")
+@override_settings(GRIP_PUBLISH_BACKEND="grip_views.testing.InMemoryPublisher", GRIP_OUTBOX_THREAD=False)
 class ChatRoomTests(TransactionTestCase):  # presence keeps its entries in the database
     def setUp(self):
         outbox.clear()

@@ -28,7 +28,7 @@ ALLOWED = {
 }
 
 
-@override_settings(GRIP_PUBLISH_BACKEND="grip_views.testing.InMemoryPublisher")
+@override_settings(GRIP_PUBLISH_BACKEND="grip_views.testing.InMemoryPublisher", GRIP_OUTBOX_THREAD=False)
 class DurableEventsTests(TestCase):
     """``/events/`` is durable: a POST is answered once its event is stored, with its id,
     and ``Last-Event-ID`` gets what was missed before the hold."""
@@ -90,7 +90,7 @@ class OneLineAssertions(SimpleTestCase):
         self.assertEqual(response["Content-Type"], TEXT)
 
 
-@override_settings(GRIP_PUBLISH_BACKEND="grip_views.testing.InMemoryPublisher")
+@override_settings(GRIP_PUBLISH_BACKEND="grip_views.testing.InMemoryPublisher", GRIP_OUTBOX_THREAD=False)
 class PostEndpointTests(OneLineAssertions):
     """``/stream/``, ``/broadcast/`` and ``/events/`` (``curl -d data=...``)."""
 

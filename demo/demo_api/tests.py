@@ -14,7 +14,7 @@ from .models import Todo
 JSON = "application/json"
 
 
-@override_settings(GRIP_PUBLISH_BACKEND="grip_views.testing.InMemoryPublisher")
+@override_settings(GRIP_PUBLISH_BACKEND="grip_views.testing.InMemoryPublisher", GRIP_OUTBOX_THREAD=False)
 class TodoApiTests(TestCase):
     @classmethod
     def setUpTestData(cls):

@@ -110,6 +110,16 @@ class HistorySettings:
         """``GRIP_OUTBOX_RETRY_MAX``: the longest wait between two tries of an unsent event (30 s)."""
         return _number("GRIP_OUTBOX_RETRY_MAX", 30.0, integer=False) or 30.0  # type: ignore[no-any-return]
 
+    @property
+    def outbox_thread(self) -> bool:
+        """``GRIP_OUTBOX_THREAD``: True (default), the process's sender thread sends
+        durable events after their commit, batching what commits meanwhile; False,
+        the thread that committed sends them before it goes on."""
+        value = getattr(django_settings, "GRIP_OUTBOX_THREAD", True)
+        if isinstance(value, bool):
+            return value
+        raise GripConfigurationError(f"GRIP_OUTBOX_THREAD must be True or False, got {value!r}")
+
     def build_backend(self) -> Any:
         return build_store(self.backend)
 

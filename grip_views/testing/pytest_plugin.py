@@ -249,10 +249,13 @@ def _grip_publish_in_memory(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test publishes to the in-memory outbox, not to a real proxy.
 
     Like pytest-django's database blocking: a test that forgot ``grip_outbox``
-    must not reach the ``GRIP_URL`` of the settings. Tests using the live
-    proxy (``grip_live``, ``pushpin_server``), marked ``grip_real_publisher``,
-    or run without Django settings are left alone. The outbox is emptied
-    before and after.
+    must not reach the ``GRIP_URL`` of the settings. Durable events are sent
+    by the thread that committed (``GRIP_OUTBOX_THREAD = False``), so they are
+    in the outbox when the commit returns, and no sender thread touches the
+    test database behind the test's back. Tests using the live proxy
+    (``grip_live``, ``pushpin_server``), marked ``grip_real_publisher``, or run
+    without Django settings are left alone. The outbox is emptied before and
+    after.
     """
     if PUSHPIN_FIXTURES.intersection(request.fixturenames) or request.node.get_closest_marker(
         REAL_PUBLISHER_MARK
@@ -273,7 +276,7 @@ def _grip_publish_in_memory(request: pytest.FixtureRequest) -> Iterator[None]:
     from grip_views import testing
 
     testing.outbox.clear()
-    with override_settings(GRIP_PUBLISH_BACKEND=_IN_MEMORY):
+    with override_settings(GRIP_PUBLISH_BACKEND=_IN_MEMORY, GRIP_OUTBOX_THREAD=False):
         yield
     testing.outbox.clear()
 
@@ -283,7 +286,9 @@ def grip_outbox(settings: Any) -> Iterator[list[dict[str, Any]]]:
     """Publishes kept in memory for this test, like Django's ``mail.outbox``.
 
     Sets ``GRIP_PUBLISH_BACKEND`` to :class:`grip_views.testing.InMemoryPublisher`
-    and yields :data:`grip_views.testing.outbox`, emptied before and after. Each
+    (and ``GRIP_OUTBOX_THREAD = False``: a durable event is there once its
+    commit returns) and yields :data:`grip_views.testing.outbox`, emptied
+    before and after. Each
     item is what a proxy would receive: ``{"channel", "formats", "id"...}``
     (``grip_views.testing.messages_on(channel, format)`` filters it). Every
     test publishes there already; this fixture hands over the list, and wins
@@ -292,6 +297,7 @@ def grip_outbox(settings: Any) -> Iterator[list[dict[str, Any]]]:
     from grip_views import testing
 
     settings.GRIP_PUBLISH_BACKEND = _IN_MEMORY
+    settings.GRIP_OUTBOX_THREAD = False
     testing.outbox.clear()
     yield testing.outbox
     testing.outbox.clear()
