@@ -320,9 +320,10 @@ class GatedPublisher:
         pass
 
 
-def test_the_sender_thread_sends_after_commit_and_batches_what_commits_meanwhile(settings):
-    """With GRIP_OUTBOX_THREAD (the default) a commit does not wait for the proxy:
-    the sender thread sends, and what commits during its request goes in the next."""
+@pytest.fixture
+def gated(settings):
+    """The sender thread on (GRIP_OUTBOX_THREAD), publishing to a GatedPublisher whose
+    gate the test opens; opened at the end whatever happened."""
     import threading
 
     settings.GRIP_OUTBOX_THREAD = True
@@ -332,42 +333,38 @@ def test_the_sender_thread_sends_after_commit_and_batches_what_commits_meanwhile
         threading.Event(),
         threading.Event(),
     )
-    sender = get_sender()
     try:
-        with transaction.atomic():
-            Events.publish_event("t1", "one")
-        assert GatedPublisher.entered.wait(10)  # the thread is in its request for 1...
-        for text in ("two", "three"):  # ...and these commits do not wait for it
-            with transaction.atomic():
-                Events.publish_event("t1", text)
-        assert GatedPublisher.batches == [["1"]]
-        assert get_history().unsent_channels() == ["t1"]
+        yield GatedPublisher
     finally:
         GatedPublisher.gate.set()
+
+
+def test_the_sender_thread_sends_after_commit_and_batches_what_commits_meanwhile(gated):
+    """With GRIP_OUTBOX_THREAD (the default) a commit does not wait for the proxy:
+    the sender thread sends, and what commits during its request goes in the next."""
+    sender = get_sender()
+    with transaction.atomic():
+        Events.publish_event("t1", "one")
+    assert gated.entered.wait(10)  # the thread is in its request for 1...
+    for text in ("two", "three"):  # ...and these commits do not wait for it
+        with transaction.atomic():
+            Events.publish_event("t1", text)
+    assert gated.batches == [["1"]]
+    assert get_history().unsent_channels() == ["t1"]
+    gated.gate.set()
     assert sender.wait_idle(30), sender.stats
-    assert GatedPublisher.batches == [["1"], ["2", "3"]]
+    assert gated.batches == [["1"], ["2", "3"]]
     assert get_history().unsent_channels() == []
 
 
-def test_wait_idle_times_out_while_a_send_is_under_way(settings):
-    import threading
-
-    settings.GRIP_OUTBOX_THREAD = True
-    settings.GRIP_PUBLISH_BACKEND = "tests.test_durable.GatedPublisher"
-    GatedPublisher.batches, GatedPublisher.entered, GatedPublisher.gate = (
-        [],
-        threading.Event(),
-        threading.Event(),
-    )
+def test_wait_idle_times_out_while_a_send_is_under_way(gated):
     sender = get_sender()
-    try:
-        with transaction.atomic():
-            Events.publish_event("t2", "one")
-        assert GatedPublisher.entered.wait(10)
-        assert sender.wait_idle(0.05) is False
-        assert sender.pending() == 1
-    finally:
-        GatedPublisher.gate.set()
+    with transaction.atomic():
+        Events.publish_event("t2", "one")
+    assert gated.entered.wait(10)
+    assert sender.wait_idle(0.05) is False
+    assert sender.pending() == 1
+    gated.gate.set()
     assert sender.wait_idle(30), sender.stats
     assert sender.pending() == 0
 
