@@ -272,7 +272,39 @@ def check_history(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             read()
         except GripConfigurationError as exc:
             messages.append(Error(str(exc), hint=hint, id="grip_views.E010"))
-    return messages
+    return messages or _sqlite_sender_warnings()
+
+
+def _sqlite_sender_warnings() -> list[CheckMessage]:
+    """The sender thread writes (send lease, sent marks) beside the requests: on SQLite
+    a deferred transaction that read before the sender's write cannot write after it."""
+    from django.db import router
+
+    from .history.conf import history_settings
+    from .models import HistoryEvent
+
+    if not history_settings.outbox_thread or not getattr(history_settings.backend, "uses_database", False):
+        return []
+    alias = history_settings.database or router.db_for_write(HistoryEvent)
+    database = settings.DATABASES.get(alias, {})
+    options = database.get("OPTIONS") or {}
+    if (
+        database.get("ENGINE") != "django.db.backends.sqlite3"
+        or options.get("transaction_mode") == "IMMEDIATE"
+    ):
+        return []
+    return [
+        Warning(
+            f"GRIP_OUTBOX_THREAD sends durable events from a thread of its own, and the history is in "
+            f"the SQLite database {alias!r} without transaction_mode 'IMMEDIATE': a request's "
+            "transaction that reads, then writes, fails with 'database is locked' if the sender "
+            "wrote in between.",
+            hint=f'Set DATABASES["{alias}"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE" (with '
+            '"init_command": "PRAGMA journal_mode=WAL" readers do not wait either), or '
+            "GRIP_OUTBOX_THREAD = False to send from the committing thread.",
+            id="grip_views.W006",
+        )
+    ]
 
 
 @register(Tags.compatibility)

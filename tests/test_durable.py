@@ -375,3 +375,21 @@ def test_a_bad_outbox_thread_setting_is_a_check_error(settings):
     settings.GRIP_OUTBOX_THREAD = "yes"
     (error,) = check_history()
     assert error.id == "grip_views.E010" and "GRIP_OUTBOX_THREAD must be True or False" in error.msg
+
+
+def test_the_sender_thread_on_sqlite_without_immediate_transactions_is_a_check_warning(settings, monkeypatch):
+    """The sender writes beside the requests: a deferred SQLite transaction that read
+    before its write cannot write after it ('database is locked', seen as a 500)."""
+    from django.conf import settings as django_settings
+
+    from grip_views.checks import check_history
+
+    settings.GRIP_OUTBOX_THREAD = True
+    (warning,) = check_history()
+    assert warning.id == "grip_views.W006" and "'default'" in warning.msg
+    assert 'DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"' in warning.hint
+    monkeypatch.setitem(django_settings.DATABASES["default"], "OPTIONS", {"transaction_mode": "IMMEDIATE"})
+    assert check_history() == []
+    monkeypatch.setitem(django_settings.DATABASES["default"], "OPTIONS", {})
+    settings.GRIP_OUTBOX_THREAD = False  # the committing thread sends: no writer beside it
+    assert check_history() == []

@@ -7,7 +7,11 @@ from __future__ import annotations
 import os
 
 #: SQLite in WAL mode: readers do not wait for the writer; writers wait up to 30 s.
-WAL = {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"}
+WAL = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",  # writers beside the outbox's sender thread (grip_views.W006)
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+}
 
 
 def databases(store: str, sqlite_name: str, sqlite_options: dict | None = None) -> dict:

@@ -63,6 +63,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("DEMO_DB", str(BASE_DIR / "db.sqlite3")),
+        # Durable publishes are sent by grip_views' sender thread beside the requests:
+        # IMMEDIATE transactions wait for its writes instead of failing (grip_views.W006).
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
 }
 
