@@ -324,26 +324,59 @@ def first_messages(view: WebSocketView, channels: tuple[Channel, ...]) -> list[s
         version, state = read_snapshot(view, channels)
         if state is None:
             return _caught_up(view, version, 0) if len(channels) == 1 else []
-        snapshot = {"id": str(version), "event": view.snapshot_event, "data": state}
-        return [json.dumps(snapshot, separators=(",", ":")), *_caught_up(view, version, 0)]
+        snapshot = json.dumps(
+            {"id": str(version), "event": view.snapshot_event, "data": state}, separators=(",", ":")
+        )
+        if len(snapshot.encode()) > ANSWER_MESSAGE_MAX:
+            logger.error(
+                "grip_views: %s's snapshot is %d bytes, over the %d a proxy carries in one "
+                "WebSocket answer: sent a reset instead (serve the state over HTTP)",
+                type(view).__name__,
+                len(snapshot.encode()),
+                ANSWER_MESSAGE_MAX,
+            )
+            return [_reset(view, version), *_caught_up(view, version, 0)]
+        return [snapshot, *_caught_up(view, version, 0)]
     channel = _one_channel(view, channels).name
     budget = view.replay_page_bytes
     # A message is at least a dozen bytes: no more rows than a page can hold.
     replay = get_history().read(channel, after, limit=max(1, budget // 12))
     if replay.reset:
-        reset = {"id": str(replay.last_id), "event": view.reset_event}
-        return [json.dumps(reset, separators=(",", ":"))]
+        return [_reset(view, replay.last_id)]
     out: list[str] = []
     last, size, covered = after, 0, 0
     for event in replay.events:
         content = event.formats().get("ws-message", {}).get("content")
         if isinstance(content, str):
-            size += len(content.encode())
-            if out and size > budget:
+            length = len(content.encode())
+            if out and (size + length > budget or length > ANSWER_MESSAGE_MAX):
                 break
+            if length > ANSWER_MESSAGE_MAX:
+                # The proxy would drop the whole answer: a reset past it, then the rest.
+                logger.error(
+                    "grip_views: event %d of %r is %d bytes, over the %d a proxy carries in one "
+                    "WebSocket answer: a resuming client gets a reset for it",
+                    event.id,
+                    channel,
+                    length,
+                    ANSWER_MESSAGE_MAX,
+                )
+                more = event.id < replay.last_id
+                return [_reset(view, event.id), *_caught_up(view, event.id, covered + 1, more=more)]
+            size += length
             out.append(content)
         last, covered = event.id, covered + 1
     return out + _caught_up(view, last, covered, more=last < replay.last_id)
+
+
+#: The longest message a durable socket is sent in an answer (a replay, a
+#: snapshot): Pushpin 1.36 dropped a whole WebSocket answer holding one message
+#: of 33,000 bytes and delivered one of 32,000 (live publishes carry more).
+ANSWER_MESSAGE_MAX = 32_000
+
+
+def _reset(view: WebSocketView, last_id: int) -> str:
+    return json.dumps({"id": str(last_id), "event": view.reset_event}, separators=(",", ":"))
 
 
 def _caught_up(view: WebSocketView, last_id: int, missed: int, *, more: bool = False) -> list[str]:

@@ -242,6 +242,27 @@ def test_a_long_websocket_replay_comes_in_pages_the_client_follows_with_last_id(
     }
 
 
+def test_a_replayed_message_too_big_for_an_answer_is_a_reset_past_it(grip_outbox, grip_client, caplog):
+    """Pushpin drops a whole WebSocket answer holding a message over ~32 KB (a live
+    publish carries it): a resuming client gets a reset for that id, then the rest."""
+    Socket.publish("bg", "small")
+    Socket.publish("bg", "x" * 40_000)
+    Socket.publish("bg", "after")
+    with caplog.at_level(logging.ERROR, logger="grip_views"):
+        first = grip_client.websocket("/ws/bg/?last_id=0", [("OPEN", None)])
+    assert [json.loads(m).get("data") for m in first.messages] == ["small", None]
+    assert json.loads(first.messages[-1]) == {"id": "1", "event": "caught-up", "missed": 1, "more": True}
+    second = grip_client.websocket("/ws/bg/?last_id=1", [("OPEN", None)])
+    assert [json.loads(m) for m in second.messages] == [
+        {"id": "2", "event": "reset"},
+        {"id": "2", "event": "caught-up", "missed": 1, "more": True},
+    ]
+    assert "event 2 of 'bg' is 40" in caplog.text
+    third = grip_client.websocket("/ws/bg/?last_id=2", [("OPEN", None)])
+    assert [json.loads(m).get("data") for m in third.messages] == ["after", None]
+    assert json.loads(third.messages[-1]) == {"id": "3", "event": "caught-up", "missed": 1}
+
+
 def test_a_resume_ends_with_how_many_events_it_caught_up_on(grip_outbox, grip_client):
     _publish("c1", 2)
     nothing_missed = grip_client.get_proxied("/events/c1/", HTTP_LAST_EVENT_ID="2")

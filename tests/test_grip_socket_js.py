@@ -28,7 +28,7 @@ def test_grip_socket_js_passes_its_node_tests() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "# pass 9" in result.stdout
+    assert "# pass 10" in result.stdout
 
 
 def test_the_static_file_is_package_data() -> None:

@@ -110,6 +110,20 @@ def test_websocket_gets_the_snapshot_on_open_before_anything_live(grip_outbox, g
     assert [json.loads(m) for m in resumed.messages] == [{"id": "1", "event": "caught-up", "missed": 0}]
 
 
+@board
+def test_a_websocket_snapshot_too_big_for_an_answer_is_a_reset_and_an_error(grip_outbox, grip_client, caplog):
+    """Pushpin drops a whole WebSocket answer holding a message over ~32 KB: the client
+    gets a reset (reload the state over HTTP) and where to go on from, not silence."""
+    add_note("s6", "x" * 40_000)
+    with caplog.at_level(logging.ERROR, logger="grip_views"):
+        ws = grip_client.websocket("/board-ws/s6/", [("OPEN", None)])
+    assert [json.loads(m) for m in ws.messages] == [
+        {"id": "1", "event": "reset"},
+        {"id": "1", "event": "caught-up", "missed": 0},
+    ]
+    assert "snapshot is 40" in caplog.text and "over the 32000" in caplog.text
+
+
 def test_a_snapshot_on_a_view_that_is_not_durable_is_refused_when_routed():
     class NotDurable(EventStreamView):
         channels = ["x"]

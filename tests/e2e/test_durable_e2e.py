@@ -234,8 +234,9 @@ class WsClient(Client):
 
     def message(self, message: dict[str, object]) -> bool:
         """One message; True to end this connection and resume on a gap."""
-        if message.get("event") == "reset":
+        if message.get("event") == "reset":  # reload the state; go on from its id
             self.resets += 1
+            self.cursor = int(message["id"])  # type: ignore[call-overload]
             return False
         if message.get("event") == "caught-up":
             self.caught_up += int(message["missed"])  # type: ignore[call-overload]
@@ -434,26 +435,51 @@ def test_a_websocket_far_behind_gets_its_whole_replay_in_pages_through_the_proxy
     asyncio.run(_far_behind(stack))
 
 
+async def _one_socket(
+    stack: Stack, session: aiohttp.ClientSession, channel: str, after: int, want: int
+) -> WsClient:
+    """One WebSocket client resuming from ``after``, run until it holds ``want`` ids (30 s at most)."""
+    client = WsClient(stack, channel, asyncio.Semaphore(1))
+    client.cursor, client.want = after, want
+    task = asyncio.create_task(client.run(session))
+    deadline = time.monotonic() + 30
+    while not client.done() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return client
+
+
 async def _far_behind(stack: Stack) -> None:
     channel = f"behind-{time.time_ns()}"
     async with aiohttp.ClientSession() as session:
         for n in range(220):
             last = await _post(session, stack, channel, f"n{n}", 5)
         for after in (0, 107, last - 1):
-            client = WsClient(stack, channel, asyncio.Semaphore(1))
-            client.cursor, client.want = after, last - after
-            task = asyncio.create_task(client.run(session))
-            deadline = time.monotonic() + 30
-            while not client.done() and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            client = await _one_socket(stack, session, channel, after, last - after)
             print(f"\n[durable far behind] from {after}: {len(client.ids)} ids, {client.pages} pages")
             assert client.ids == list(range(after + 1, last + 1)), (after, len(client.ids))
             assert client.gaps == 0 and client.failed_connects == 0
             # A page is at most WebSocketView.replay_page_bytes (3,000) of 24-31-byte messages.
             missed = last - after
             assert missed * 24 // 3000 <= client.pages <= missed * 31 // 3000
+
+
+def test_a_message_too_big_for_an_answer_resumes_as_a_reset_past_it_through_the_proxy(stack: Stack) -> None:
+    """One message over ~32 KB made Pushpin drop the whole answer (the socket got nothing,
+    not even caught-up): the view sends a reset for its id, the client goes on after it."""
+    asyncio.run(_too_big(stack))
+
+
+async def _too_big(stack: Stack) -> None:
+    channel = f"too-big-{time.time_ns()}"
+    async with aiohttp.ClientSession() as session:
+        await _post(session, stack, channel, "before", 3)
+        await _post(session, stack, channel, "x" * 40_000)
+        last = await _post(session, stack, channel, "after", 3)
+        client = await _one_socket(stack, session, channel, 0, last - 1)
+    assert client.ids == [1, 2, 3, 5, 6, 7] and last == 7
+    assert client.resets == 1 and client.gaps == 0 and client.failed_connects == 0
 
 
 #: A script that publishes durably, each event in its own transaction, and exits at once.

@@ -132,6 +132,21 @@ test("a paged replay reconnects at once from each page's last id, and is caught 
   assert.strictEqual(timers.length, 0); // caught up: no reconnect pending
 });
 
+test("a reset for a message too big to replay, then more: reported, and on from after it", () => {
+  const { socket, got, last } = fresh({ lastId: 1 });
+  let reset = null;
+  socket.onreset = (id) => (reset = id);
+  last().open();
+  last().deliver({ id: "2", event: "reset" });
+  last().deliver({ id: "2", event: "caught-up", missed: 1, more: true });
+  assert.strictEqual(reset, "2");
+  assert.strictEqual(fire(), 0);
+  assert.ok(last().url.endsWith("?last_id=2"));
+  last().open();
+  last().deliver({ id: "3", data: "after" });
+  assert.deepStrictEqual(got, [["after", "3"]]);
+});
+
 test("a reset is reported and the socket goes on from its id", () => {
   const { socket, last } = fresh({ lastId: 1 });
   let reset = null;
