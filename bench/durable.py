@@ -15,6 +15,8 @@ from tests/servers.py, stopped by PID; PostgreSQL is skipped in a smoke run).
   same process. Variants interleaved round by round, after a warm-up round.
   Checked after every durable run: N events stored with ids 1..N, none left
   unsent, the sender counted N sent, no failed try, no channel left in the outbox.
+- The floor: the same loops once more with the sender's wake-up turned off, so
+  what storing and committing alone costs shows beside the rates.
 - The store alone: ``append`` one event at a time (autocommit), and the ``read``
   that replays 1,000 events; and benchmark j's resume request on each store.
 """
@@ -103,6 +105,19 @@ def run(ctx, res: Result) -> None:
                  f"{rate(name, 'django-grip'):,.0f}", f"{ratio(name, 'transaction'):.2f}x",
                  f"{ratio(name, 'batched'):.2f}x"]
                 for name in figures
+            ],
+        )
+    )  # fmt: skip
+    res.tables.append(
+        (
+            f"the floor: the same {events:,} durable publishes with the sender's wake-up turned off "
+            "(stored and committed, nothing sent), one run after the rounds",
+            ["store", "1 per transaction, not sent", f"{batch} per transaction, not sent",
+             "1 per tx not sent / django-grip"],
+            [
+                [name, f"{out['unsent_floor']['transaction']:,.0f}", f"{out['unsent_floor']['batched']:,.0f}",
+                 f"{out['unsent_floor']['transaction'] / rate(name, 'django-grip'):.2f}x"]
+                for name, out in figures.items()
             ],
         )
     )  # fmt: skip

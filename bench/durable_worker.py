@@ -85,6 +85,18 @@ def main(events: int, batch: int, rounds: int, missed: int) -> dict:
 
     unsent_channels = store.unsent_channels()  # before the store's own appends, never sent
 
+    # The floor of one transaction per publish: the same loops with the sender's wake-up
+    # turned off (nothing sent), so what the commit itself costs shows beside the rates.
+    floor: dict[str, float] = {}
+    wake = sender.after_commit
+    sender.after_commit = lambda channel: None  # type: ignore[method-assign]
+    try:
+        for kind in ("transaction", "batched"):
+            loop = one_per_transaction if kind == "transaction" else batched
+            floor[kind] = events / _timed(loop, f"floor-{kind}")
+    finally:
+        sender.after_commit = wake  # type: ignore[method-assign]
+
     # The store alone: appends one by one, then the replay of `missed` events.
     ids = [store.append("store", {"sse": f"data: event {i}\n\n"}) for i in range(2)]
     start = time.perf_counter()
@@ -97,6 +109,7 @@ def main(events: int, batch: int, rounds: int, missed: int) -> dict:
         reads.append(time.perf_counter() - start)
     return {
         "rates": rates,
+        "unsent_floor": floor,
         "checks": checks,
         "unsent_channels": unsent_channels,
         "failed_tries": sender.stats["failed_tries"],
