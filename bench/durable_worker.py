@@ -34,22 +34,24 @@ def main(events: int, batch: int, rounds: int, missed: int) -> dict:
     sender = get_sender()
     _, dg_burst = _dg()  # django-grip's non-blocking burst, as benchmark c measures it
 
-    # Both end once the sender thread has sent every event and marked it sent, as
-    # django-grip's burst ends with wait_all_sent().
+    def all_sent(channel: str) -> None:
+        # Both durable loops end once the sender thread has sent every event and marked
+        # it sent, as django-grip's burst ends with wait_all_sent().
+        if not sender.wait_idle(120):
+            raise SystemExit(f"the sender did not send {channel} within 120 s: {sender.stats}")
+
     def one_per_transaction(channel: str) -> None:
         for i in range(events):
             with transaction.atomic():
                 grip_views.publish(channel, _fmt(f"#{i}\n"), durable=True)
-        if not sender.wait_idle(120):
-            raise SystemExit(f"the sender did not send {channel} within 120 s: {sender.stats}")
+        all_sent(channel)
 
     def batched(channel: str) -> None:
         for start in range(0, events, batch):
             with transaction.atomic():
                 for i in range(start, min(start + batch, events)):
                     grip_views.publish(channel, _fmt(f"#{i}\n"), durable=True)
-        if not sender.wait_idle(120):
-            raise SystemExit(f"the sender did not send {channel} within 120 s: {sender.stats}")
+        all_sent(channel)
 
     def dg(channel: str) -> None:
         dg_burst(channel, events)
@@ -92,8 +94,7 @@ def main(events: int, batch: int, rounds: int, missed: int) -> dict:
     sender.after_commit = lambda channel: None  # type: ignore[method-assign]
     try:
         for kind in ("transaction", "batched"):
-            loop = one_per_transaction if kind == "transaction" else batched
-            floor[kind] = events / _timed(loop, f"floor-{kind}")
+            floor[kind] = events / _timed(variants[kind], f"floor-{kind}")
     finally:
         sender.after_commit = wake  # type: ignore[method-assign]
 

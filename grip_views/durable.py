@@ -156,8 +156,7 @@ class OutboxSender:
             with self._cond:
                 self._due.setdefault(channel, 0.0)  # a failing channel keeps its backoff
                 self._cond.notify()
-            if self._thread is None or not self._thread.is_alive():
-                self._ensure_thread()
+            self._ensure_thread()
             return
         with self._cond:
             if channel in self._due:  # already failing: keep the backoff, and the order

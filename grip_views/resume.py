@@ -327,12 +327,13 @@ def first_messages(view: WebSocketView, channels: tuple[Channel, ...]) -> list[s
         snapshot = json.dumps(
             {"id": str(version), "event": view.snapshot_event, "data": state}, separators=(",", ":")
         )
-        if len(snapshot.encode()) > ANSWER_MESSAGE_MAX:
+        size = len(snapshot.encode())
+        if size > ANSWER_MESSAGE_MAX:
             logger.error(
                 "grip_views: %s's snapshot is %d bytes, over the %d a proxy carries in one "
                 "WebSocket answer: sent a reset instead (serve the state over HTTP)",
                 type(view).__name__,
-                len(snapshot.encode()),
+                size,
                 ANSWER_MESSAGE_MAX,
             )
             return [_reset(view, version), *_caught_up(view, version, 0)]
@@ -349,9 +350,9 @@ def first_messages(view: WebSocketView, channels: tuple[Channel, ...]) -> list[s
         content = event.formats().get("ws-message", {}).get("content")
         if isinstance(content, str):
             length = len(content.encode())
-            if out and (size + length > budget or length > ANSWER_MESSAGE_MAX):
-                break
             if length > ANSWER_MESSAGE_MAX:
+                if out:  # this page ends before it; the next page starts with it
+                    break
                 # The proxy would drop the whole answer: a reset past it, then the rest.
                 logger.error(
                     "grip_views: event %d of %r is %d bytes, over the %d a proxy carries in one "
@@ -363,6 +364,8 @@ def first_messages(view: WebSocketView, channels: tuple[Channel, ...]) -> list[s
                 )
                 more = event.id < replay.last_id
                 return [_reset(view, event.id), *_caught_up(view, event.id, covered + 1, more=more)]
+            if out and size + length > budget:
+                break
             size += length
             out.append(content)
         last, covered = event.id, covered + 1
