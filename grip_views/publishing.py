@@ -30,7 +30,7 @@ from django.dispatch import receiver
 
 from .conf import Proxy, grip_settings, split_credentials
 from .exceptions import PublishError, PublishFailure, PublishQueueFull
-from .protocol.instructions import ChannelLike, as_channel, check_meta
+from .protocol.instructions import ChannelLike, as_channel, check_meta, json_default
 from .protocol.signature import sign_hs256
 
 logger = logging.getLogger(__name__)
@@ -48,13 +48,6 @@ class FormatLike(Protocol):
 
 
 Formats = Union[FormatLike, Sequence[FormatLike], Mapping[str, Any]]
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        # gripcontrol's formats export base64 content as bytes.
-        return bytes(value).decode("ascii")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def export_formats(formats: Formats) -> dict[str, Any]:
@@ -138,7 +131,7 @@ def filter_meta(
 
 def encode_item(item: Mapping[str, Any]) -> bytes:
     """One item as compact JSON, refusing one too large for any proxy."""
-    data = json.dumps(item, separators=(",", ":"), default=_json_default).encode()
+    data = json.dumps(item, separators=(",", ":"), default=json_default).encode()
     if len(data) > MAX_BODY:
         raise ValueError(
             f"publish to {item.get('channel')!r} is {len(data)} bytes: proxies refuse "
@@ -523,13 +516,13 @@ def publish(
     if durable:
         if id is not None or prev_id is not None:
             raise ValueError("a durable publish gets its id from the history store: drop id= and prev_id=")
-        make_item(channel, formats, meta=meta)  # bad input fails here, before anything is stored
         from .durable import publish_durable
 
-        exported = json.loads(json.dumps(export_formats(formats), default=_json_default))
-        payload: dict[str, Any] = {"formats": exported}
+        # Bad input fails here, before anything is stored: the formats, the meta, and
+        # the channel in publish_durable (the store encodes the payload as JSON).
+        payload: dict[str, Any] = {"formats": export_formats(formats)}
         if meta:
-            payload["meta"] = dict(meta)
+            payload["meta"] = check_meta(meta, "publish meta")
         return publish_durable(channel, payload, using=using)
     # Build the item now, so bad input fails in the caller, not in a callback.
     item = make_item(channel, formats, id=id, prev_id=prev_id, meta=meta, no_seq=no_seq)

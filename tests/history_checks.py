@@ -44,3 +44,19 @@ def check_store(store: HistoryBackend) -> None:
     replay = store.read(ch, 4)
     assert replay.reset and replay.last_id == 5
     assert store.append(ch, {"sse": "data: 6\n\n"}) == 6  # ids never go back, even with nothing kept
+    # the payload comes back as it went in; bytes of exported formats as their text
+    other = f"{ch}-b"
+    assert (
+        store.append(other, {"formats": {"http-stream": {"content-bin": b"aGk="}}, "meta": {"a": "b"}}) == 1
+    )
+    with store.sending(other):
+        (event,) = store.unsent(other, 10)
+    assert event.payload == {"formats": {"http-stream": {"content-bin": "aGk="}}, "meta": {"a": "b"}}
+    # ids that are not in a row are marked, and only they
+    for n in range(2, 5):
+        store.append(other, {"sse": f"data: {n}\n\n"})
+    with store.sending(other):
+        store.mark_sent(other, [1, 3])
+        assert [e.id for e in store.unsent(other, 10)] == [2, 4]
+        store.mark_sent(other, [2, 4])
+    assert other not in store.unsent_channels()

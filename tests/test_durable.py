@@ -378,6 +378,33 @@ def test_the_sender_thread_sends_after_commit_and_batches_what_commits_meanwhile
     assert get_history().unsent_channels() == []
 
 
+def test_the_sender_thread_lingers_after_a_send_so_a_steady_channel_goes_in_batches(gated, monkeypatch):
+    """A commit within LINGER of the channel's last send waits for it, and what commits
+    meanwhile joins the batch; a commit after a quiet spell goes at once."""
+    import time
+
+    from grip_views import durable
+
+    monkeypatch.setattr(durable, "LINGER", 1.0)
+    gated.gate.set()  # the proxy answers at once
+    sender = get_sender()
+    with transaction.atomic():
+        Events.publish_event("t3", "one")
+    assert sender.wait_idle(30), sender.stats
+    for text in ("two", "three"):
+        with transaction.atomic():
+            Events.publish_event("t3", text)
+    time.sleep(0.1)
+    assert gated.batches == [["1"]]  # two and three wait out the linger...
+    assert sender.wait_idle(30), sender.stats
+    assert gated.batches == [["1"], ["2", "3"]]  # ...and go in one request
+    time.sleep(1.1)  # a quiet spell
+    with transaction.atomic():
+        Events.publish_event("t3", "four")
+    assert sender.wait_idle(0.8), "a commit after a quiet spell waited for the linger"
+    assert gated.batches[-1] == ["4"]
+
+
 def test_wait_idle_times_out_while_a_send_is_under_way(gated):
     sender = get_sender()
     with transaction.atomic():

@@ -21,7 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["HistoryBackend", "Replay", "StoredEvent", "parse_event_id", "render"]
+from ..protocol.instructions import json_default
+
+__all__ = ["HistoryBackend", "Replay", "StoredEvent", "encode_payload", "parse_event_id", "render"]
 
 #: An event id as clients send it back: a decimal number that fits a 63-bit integer.
 _ID_RE = re.compile(r"[0-9]{1,18}")
@@ -65,6 +67,12 @@ class Replay:
     last_id: int
     events: Sequence[StoredEvent] = field(default_factory=tuple)
     reset: bool = False
+
+
+def encode_payload(payload: Mapping[str, Any]) -> str:
+    """A payload as the compact JSON text a store keeps; raises ``TypeError`` for
+    a value JSON cannot hold (bytes of exported formats become their text)."""
+    return json.dumps(payload, separators=(",", ":"), default=json_default)
 
 
 def render(payload: Mapping[str, Any], event_id: int) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..exceptions import GripConfigurationError
-from .base import HistoryBackend, Replay, StoredEvent
+from .base import HistoryBackend, Replay, StoredEvent, encode_payload
 
 __all__ = ["RedisHistory"]
 
@@ -84,7 +84,7 @@ class RedisHistory(HistoryBackend):
         return self.prefix + kind + ("" if channel is None else ":" + channel)
 
     def append(self, channel: str, payload: Mapping[str, Any], *, using: str | None = None) -> int:
-        data = json.dumps(dict(payload), separators=(",", ":"))
+        data = encode_payload(payload)
         keys = [
             self._key("seq", channel),
             self._key("ev", channel),

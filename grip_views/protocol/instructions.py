@@ -444,6 +444,14 @@ def parse_features(value: str | None) -> frozenset[str]:
 _META_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+def json_default(value: Any) -> Any:
+    """``json.dumps``'s ``default`` for publish items and stored payloads: gripcontrol's
+    formats export base64 content (``content-bin``, ``body-bin``) as bytes."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def check_meta(meta: Mapping[str, Any], what: str = "meta") -> dict[str, str]:
     """Check publish or connection meta: names are header tokens, values printable text."""
     out: dict[str, str] = {}
