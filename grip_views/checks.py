@@ -207,16 +207,21 @@ def _is_short_secret(key: str | bytes | None) -> bool:
 
 
 def _store_errors(
-    setting: str, read_backend: Callable[[], type], base_hint: str, check_id: str
+    setting: str, read_backend: Callable[[], type], base_name: str, check_id: str
 ) -> list[CheckMessage]:
-    """A ``*_BACKEND`` setting's errors: the class it names, and for Redis its URL and redis-py."""
+    """A ``*_BACKEND`` setting's errors: the class it names (a ``base_name`` subclass),
+    and for Redis its URL and redis-py."""
     from .history.conf import history_settings
 
     messages: list[CheckMessage] = []
     try:
         backend = read_backend()
     except GripConfigurationError as exc:
-        return [Error(str(exc), hint=base_hint, id=check_id)]
+        hint = (
+            f"Set {setting} = 'database' (the default: run manage.py migrate), "
+            f"'redis' (pip install 'grip-views[redis]'), or a dotted path to a {base_name}."
+        )
+        return [Error(str(exc), hint=hint, id=check_id)]
     if getattr(backend, "uses_redis", False):
         try:
             history_settings.redis_url  # noqa: B018
@@ -248,11 +253,7 @@ def check_history(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from .history.conf import history_settings
 
     messages = _store_errors(
-        "GRIP_HISTORY_BACKEND",
-        lambda: history_settings.backend,
-        "Set GRIP_HISTORY_BACKEND = 'database' (the default: run manage.py migrate), "
-        "'redis' (pip install 'grip-views[redis]'), or a dotted path to a HistoryBackend.",
-        "grip_views.E009",
+        "GRIP_HISTORY_BACKEND", lambda: history_settings.backend, "HistoryBackend", "grip_views.E009"
     )
     for read, hint in (
         (lambda: history_settings.database, "Use an alias of DATABASES, or None for the router's."),
@@ -313,11 +314,7 @@ def check_presence(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     from .presence.conf import presence_settings
 
     messages = _store_errors(
-        "GRIP_PRESENCE_BACKEND",
-        lambda: presence_settings.backend,
-        "Set GRIP_PRESENCE_BACKEND = 'database' (the default: run manage.py migrate), "
-        "'redis' (pip install 'grip-views[redis]'), or a dotted path to a PresenceBackend.",
-        "grip_views.E016",
+        "GRIP_PRESENCE_BACKEND", lambda: presence_settings.backend, "PresenceBackend", "grip_views.E016"
     )
     try:
         ttl = presence_settings.ttl  # reads GRIP_PRESENCE_HEARTBEAT too
