@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
@@ -18,6 +18,9 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from .conf import grip_settings
 from .exceptions import GripConfigurationError, InvalidVerifyKey
 from .protocol.signature import is_public_key
+
+if TYPE_CHECKING:
+    from .history.conf import StoreSettings
 
 MIDDLEWARE_PATH = "grip_views.middleware.GripMiddleware"
 
@@ -206,17 +209,21 @@ def _is_short_secret(key: str | bytes | None) -> bool:
     return len(key.encode() if isinstance(key, str) else key) < 32
 
 
-def _store_errors(
-    setting: str, read_backend: Callable[[], type], base_hint: str, check_id: str
-) -> list[CheckMessage]:
-    """A ``*_BACKEND`` setting's errors: the class it names, and for Redis its URL and redis-py."""
+def _store_errors(store_settings: StoreSettings, check_id: str) -> list[CheckMessage]:
+    """The errors of a ``*_BACKEND`` setting (``store_settings.backend_setting``): the
+    class it names, and for Redis its URL and redis-py."""
     from .history.conf import history_settings
 
+    setting = store_settings.backend_setting
     messages: list[CheckMessage] = []
     try:
-        backend = read_backend()
+        backend = store_settings.backend
     except GripConfigurationError as exc:
-        return [Error(str(exc), hint=base_hint, id=check_id)]
+        hint = (
+            f"Set {setting} = 'database' (the default: run manage.py migrate), 'redis' (pip install "
+            f"'grip-views[redis]'), or a dotted path to a {store_settings.backend_base.__name__}."
+        )
+        return [Error(str(exc), hint=hint, id=check_id)]
     if getattr(backend, "uses_redis", False):
         try:
             history_settings.redis_url  # noqa: B018
@@ -247,13 +254,7 @@ def check_history(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """The history store and outbox settings (``GRIP_HISTORY_*``, ``GRIP_OUTBOX_*``) have the right shape."""
     from .history.conf import history_settings
 
-    messages = _store_errors(
-        "GRIP_HISTORY_BACKEND",
-        lambda: history_settings.backend,
-        "Set GRIP_HISTORY_BACKEND = 'database' (the default: run manage.py migrate), "
-        "'redis' (pip install 'grip-views[redis]'), or a dotted path to a HistoryBackend.",
-        "grip_views.E009",
-    )
+    messages = _store_errors(history_settings, "grip_views.E009")
     for read, hint in (
         (lambda: history_settings.database, "Use an alias of DATABASES, or None for the router's."),
         (
@@ -312,13 +313,7 @@ def check_presence(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     """The presence settings (``GRIP_PRESENCE_*``) have the right shape."""
     from .presence.conf import presence_settings
 
-    messages = _store_errors(
-        "GRIP_PRESENCE_BACKEND",
-        lambda: presence_settings.backend,
-        "Set GRIP_PRESENCE_BACKEND = 'database' (the default: run manage.py migrate), "
-        "'redis' (pip install 'grip-views[redis]'), or a dotted path to a PresenceBackend.",
-        "grip_views.E016",
-    )
+    messages = _store_errors(presence_settings, "grip_views.E016")
     try:
         ttl = presence_settings.ttl  # reads GRIP_PRESENCE_HEARTBEAT too
         presence_settings.debounce  # noqa: B018

@@ -15,6 +15,7 @@ from django.conf import settings as django_settings
 from django.utils.module_loading import import_string
 
 from ..exceptions import GripConfigurationError
+from .base import HistoryBackend
 
 __all__ = ["BACKENDS", "LazyStore", "backend_class", "build_store", "history_settings"]
 
@@ -56,15 +57,32 @@ def _number(name: str, default: float | None, *, integer: bool, none: str | None
     return value
 
 
-class HistorySettings:
-    """Typed access to the ``GRIP_HISTORY_*`` and ``GRIP_OUTBOX_*`` settings."""
+class StoreSettings:
+    """What the history and presence settings share: the ``*_BACKEND`` setting that
+    names the store class, and building that store (see ``build_store``)."""
+
+    #: The setting, the names it takes besides a dotted path, the class stores subclass.
+    backend_setting: str
+    backend_names: dict[str, str]
+    backend_base: type
 
     @property
     def backend(self) -> type:
-        """``GRIP_HISTORY_BACKEND``: "database" (default), "redis", or a dotted path."""
-        from .base import HistoryBackend
+        """The store class ``backend_setting`` names: "database" (default), "redis", or a dotted path."""
+        return backend_class(self.backend_setting, self.backend_names, self.backend_base)
 
-        return backend_class("GRIP_HISTORY_BACKEND", BACKENDS, HistoryBackend)
+    def build_backend(self) -> Any:
+        """A new store of that class, connected where the history settings say."""
+        return build_store(self.backend)
+
+
+class HistorySettings(StoreSettings):
+    """Typed access to the ``GRIP_HISTORY_*`` and ``GRIP_OUTBOX_*`` settings;
+    ``backend`` reads ``GRIP_HISTORY_BACKEND``."""
+
+    backend_setting = "GRIP_HISTORY_BACKEND"
+    backend_names = BACKENDS
+    backend_base = HistoryBackend
 
     @property
     def redis_url(self) -> str:
@@ -119,9 +137,6 @@ class HistorySettings:
         if isinstance(value, bool):
             return value
         raise GripConfigurationError(f"GRIP_OUTBOX_THREAD must be True or False, got {value!r}")
-
-    def build_backend(self) -> Any:
-        return build_store(self.backend)
 
 
 history_settings = HistorySettings()

@@ -3,6 +3,16 @@
 from django.db import migrations, models
 
 
+def channel_member_fields():
+    """The fields PresenceEntry and PresenceMember both begin with, new ones at each call
+    (shared by hand: the operations are the ones makemigrations wrote)."""
+    return [
+        ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+        ("channel", models.CharField(max_length=200)),
+        ("member", models.CharField(max_length=200)),
+    ]
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("grip_views", "0001_initial"),
@@ -24,14 +34,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="PresenceEntry",
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("channel", models.CharField(max_length=200)),
-                ("member", models.CharField(max_length=200)),
+                *channel_member_fields(),
                 ("connection", models.CharField(max_length=200)),
                 ("info", models.JSONField(default=dict)),
                 ("expires_at", models.FloatField()),
@@ -53,14 +56,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="PresenceMember",
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("channel", models.CharField(max_length=200)),
-                ("member", models.CharField(max_length=200)),
+                *channel_member_fields(),
             ],
             options={
                 "db_table": "grip_views_presence_member",

@@ -67,7 +67,26 @@ class PresenceBackend:
         now: float,
     ) -> list[Change]:
         """Add (or refresh) one connection of ``member``: a ``join`` if the member
-        was not there, an ``occupied`` if the channel was vacated before."""
+        was not there, an ``occupied`` if the channel was vacated before.
+
+        A store implements ``_add_entry`` (or overrides this method): it stores the
+        entry and says whether that was news; the changes are made here, the same
+        for every store."""
+        joined = self._add_entry(channel, member, connection, info, expires_at)
+        if joined is None:
+            return []
+        count, occupied = joined
+        changes = [Change("join", channel, Member(member, info), count)]
+        if occupied:
+            changes.append(Change("occupied", channel, count=count))
+        return changes
+
+    def _add_entry(
+        self, channel: str, member: str, connection: str, info: Mapping[str, Any], expires_at: float
+    ) -> tuple[int, bool] | None:
+        """Store (or refresh) the entry, under the channel's lock: None if ``member`` was
+        already there, else the channel's member count with it and whether the channel
+        was vacated before (so is now occupied)."""
         raise NotImplementedError
 
     def refresh(self, connection: str, expires_at: float, now: float) -> int:

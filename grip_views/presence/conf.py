@@ -8,10 +8,9 @@ for Redis.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..exceptions import GripConfigurationError
-from ..history.conf import _number, backend_class, build_store
+from ..history.conf import StoreSettings, _number
+from .base import PresenceBackend
 
 __all__ = ["BACKENDS", "presence_settings"]
 
@@ -22,15 +21,12 @@ BACKENDS = {
 }
 
 
-class PresenceSettings:
-    """Typed access to the ``GRIP_PRESENCE_*`` settings."""
+class PresenceSettings(StoreSettings):
+    """Typed access to the ``GRIP_PRESENCE_*`` settings; ``backend`` reads ``GRIP_PRESENCE_BACKEND``."""
 
-    @property
-    def backend(self) -> type:
-        """``GRIP_PRESENCE_BACKEND``: "database" (default), "redis", or a dotted path."""
-        from .base import PresenceBackend
-
-        return backend_class("GRIP_PRESENCE_BACKEND", BACKENDS, PresenceBackend)
+    backend_setting = "GRIP_PRESENCE_BACKEND"
+    backend_names = BACKENDS
+    backend_base = PresenceBackend
 
     @property
     def ttl(self) -> float:
@@ -56,9 +52,6 @@ class PresenceSettings:
         """``GRIP_PRESENCE_DEBOUNCE``: seconds a channel must stay empty before
         ``channel_vacated`` (5); refilled sooner, neither signal is sent."""
         return _number("GRIP_PRESENCE_DEBOUNCE", 5, integer=False, none=None)  # type: ignore[no-any-return]
-
-    def build_backend(self) -> Any:
-        return build_store(self.backend)
 
 
 presence_settings = PresenceSettings()

@@ -49,15 +49,9 @@ class DatabasePresence(PresenceBackend):
             rows.filter(name=channel).update(occupied=F("occupied"))
         return rows.select_for_update().filter(name=channel).first()
 
-    def join(
-        self,
-        channel: str,
-        member: str,
-        connection: str,
-        info: Mapping[str, Any],
-        expires_at: float,
-        now: float,
-    ) -> list[Change]:
+    def _add_entry(
+        self, channel: str, member: str, connection: str, info: Mapping[str, Any], expires_at: float
+    ) -> tuple[int, bool] | None:
         from ..models import PresenceChannel, PresenceEntry, PresenceMember
 
         db = self._db()
@@ -73,18 +67,13 @@ class DatabasePresence(PresenceBackend):
                 )
                 members = PresenceMember.objects.using(db)
                 if members.filter(channel=channel, member=member).exists():
-                    return []
+                    return None
                 members.create(channel=channel, member=member)
-                changes = [
-                    Change("join", channel, Member(member, info), members.filter(channel=channel).count())
-                ]
-                if not row.occupied:
-                    changes.append(Change("occupied", channel, count=changes[0].count))
                 if not row.occupied or row.vacant_since is not None:
                     PresenceChannel.objects.using(db).filter(name=channel).update(
                         occupied=True, vacant_since=None
                     )
-                return changes
+                return members.filter(channel=channel).count(), not row.occupied
         raise RuntimeError(f"presence: could not lock channel {channel!r}")  # pragma: no cover
 
     def refresh(self, connection: str, expires_at: float, now: float) -> int:

@@ -147,25 +147,14 @@ class RedisPresence(PresenceBackend):
     def __repr__(self) -> str:
         return f"<RedisPresence {self.prefix!r}>"
 
-    def join(
-        self,
-        channel: str,
-        member: str,
-        connection: str,
-        info: Mapping[str, Any],
-        expires_at: float,
-        now: float,
-    ) -> list[Change]:
+    def _add_entry(
+        self, channel: str, member: str, connection: str, info: Mapping[str, Any], expires_at: float
+    ) -> tuple[int, bool] | None:
         data = json.dumps(dict(info), separators=(",", ":"))
         joined, count, occupied = self._join(
             args=[self.prefix, channel, member, connection, data, repr(expires_at)]
         )
-        if not joined:
-            return []
-        changes = [Change("join", channel, Member(member, info), int(count))]
-        if occupied:
-            changes.append(Change("occupied", channel, count=int(count)))
-        return changes
+        return (int(count), bool(occupied)) if joined else None
 
     def refresh(self, connection: str, expires_at: float, now: float) -> int:
         return int(self._refresh(args=[self.prefix, connection, repr(expires_at), repr(now)]))

@@ -9,38 +9,23 @@ SIGTERM or SIGINT stop it cleanly after the batch it is sending.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from django.core.management.base import BaseCommand, CommandParser
 
 from grip_views.durable import send_unsent
 from grip_views.history import history_settings
-from grip_views.management.loop import run_until_stopped
-
-logger = logging.getLogger("grip_views.durable")
+from grip_views.management.loop import LoopCommand
 
 
-class Command(BaseCommand):
+class Command(LoopCommand):
     help = "Send durable grip_views events that are not sent yet; runs until SIGTERM (or --once)."
+    interval_help = "seconds between two looks (1)"
+    once_help = "send what is unsent now, then exit"
+    logger = logging.getLogger("grip_views.durable")
+    failure = "not sent"
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--interval", type=float, default=1.0, help="seconds between two looks (1)")
-        parser.add_argument("--once", action="store_true", help="send what is unsent now, then exit")
+    def step(self) -> None:
+        sent = send_unsent()
+        if sent:
+            self.stdout.write(f"sent {sent} event(s)")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        def send() -> None:
-            sent = send_unsent()
-            if sent:
-                self.stdout.write(f"sent {sent} event(s)")
-
-        once = options["once"]
-        if not run_until_stopped(
-            send,
-            options["interval"],
-            once,
-            logger,
-            "grip_outbox",
-            failure="not sent",
-            backoff_max=history_settings.outbox_retry_max,
-        ):
-            self.stdout.write("grip_outbox stopped")
+    def backoff_max(self) -> float | None:
+        return history_settings.outbox_retry_max
