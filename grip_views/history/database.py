@@ -54,21 +54,19 @@ class DatabaseHistory(HistoryBackend):
         db = self._db(using)
         connection = connections[db]
         vendor = connection.vendor
-        if vendor not in _INSERT_EVENT or not connection.features.can_return_columns_from_insert:
+        if vendor not in _RAW_VENDORS or not connection.features.can_return_columns_from_insert:
             return self._append_portable(db, channel, payload)
         data = encode_payload(payload)
         created = connection.ops.adapt_datetimefield_value(timezone.now())
         # savepoint=False: inside the caller's transaction this adds no statement;
         # if a statement fails, the caller's transaction is rolled back, change and all.
         with transaction.atomic(using=db, savepoint=False), connection.cursor() as cursor:
-            cursor.execute(_NEXT_ID, [channel])
-            row = cursor.fetchone()
-            if row is None:  # the channel's first event
+            seq = _append_event(cursor, vendor, channel, data, created)
+            if seq is None:  # the channel's first event
                 cursor.execute(_NEW_CHANNEL, [channel])
-                cursor.execute(_NEXT_ID, [channel])
-                row = cursor.fetchone()
-            cursor.execute(_INSERT_EVENT[vendor], [channel, row[0], data, created])
-        return int(row[0])
+                seq = _append_event(cursor, vendor, channel, data, created)
+        assert seq is not None
+        return seq
 
     def _append_portable(self, db: str, channel: str, payload: Mapping[str, Any]) -> int:
         from ..models import HistoryChannel, HistoryEvent
@@ -145,7 +143,7 @@ class DatabaseHistory(HistoryBackend):
         from ..models import HistoryChannel
 
         db = self._db()
-        raw = connections[db].vendor in _INSERT_EVENT
+        raw = connections[db].vendor in _RAW_VENDORS
         channels = HistoryChannel.objects.using(db).filter(name=channel)
         token, delay = uuid.uuid4().hex, 0.002
         while True:
@@ -176,7 +174,7 @@ class DatabaseHistory(HistoryBackend):
 
         db = self._db()
         connection = connections[db]
-        if connection.vendor in _INSERT_EVENT:
+        if connection.vendor in _RAW_VENDORS:
             with connection.cursor() as cursor:
                 cursor.execute(_UNSENT, [channel, limit])
                 rows = cursor.fetchall()
@@ -190,7 +188,7 @@ class DatabaseHistory(HistoryBackend):
         from ..models import HistoryEvent
 
         db = self._db()
-        if ids and connections[db].vendor in _INSERT_EVENT and list(ids) == list(range(ids[0], ids[-1] + 1)):
+        if ids and connections[db].vendor in _RAW_VENDORS and list(ids) == list(range(ids[0], ids[-1] + 1)):
             _execute(db, _MARK_SENT, [channel, ids[0], ids[-1]])  # a batch of unsent: ids in a row
             return
         HistoryEvent.objects.using(db).filter(channel=channel, seq__in=list(ids)).update(sent=True)
@@ -204,11 +202,36 @@ _NEW_CHANNEL = (
     "INSERT INTO grip_views_channel (name, last_id, sender, sending_until) "
     "VALUES (%s, 0, '', 0) ON CONFLICT (name) DO NOTHING"
 )
-_INSERT = "INSERT INTO grip_views_event (channel, seq, payload, created, sent) VALUES (%s, %s, {}, %s, FALSE)"
-#: The event's INSERT on each database whose ``UPDATE`` takes ``RETURNING`` (SQLite
-#: from 3.35, when Django's ``can_return_columns_from_insert`` says so too); the
-#: payload comes as JSON text.
-_INSERT_EVENT = {"postgresql": _INSERT.format("%s::jsonb"), "sqlite": _INSERT.format("%s")}
+_INSERT_EVENT = (
+    "INSERT INTO grip_views_event (channel, seq, payload, created, sent) VALUES (%s, %s, %s, %s, FALSE)"
+)
+#: PostgreSQL takes the id and inserts the event in one statement: one round trip.
+_APPEND_EVENT_PG = (
+    "WITH next AS (UPDATE grip_views_channel SET last_id = last_id + 1 WHERE name = %s RETURNING last_id) "
+    "INSERT INTO grip_views_event (channel, seq, payload, created, sent) "
+    "SELECT %s, last_id, %s::jsonb, %s, FALSE FROM next RETURNING seq"
+)
+#: The databases whose ``UPDATE`` takes ``RETURNING`` (SQLite from 3.35, when
+#: Django's ``can_return_columns_from_insert`` says so too): appends and the
+#: outbox's statements run as written here.
+_RAW_VENDORS = ("postgresql", "sqlite")
+
+
+def _append_event(cursor: Any, vendor: str, channel: str, data: str, created: Any) -> int | None:
+    """Take the channel's next id and insert the event with it; None when the
+    channel has no row yet."""
+    if vendor == "postgresql":
+        cursor.execute(_APPEND_EVENT_PG, [channel, channel, data, created])
+        row = cursor.fetchone()
+        return None if row is None else int(row[0])
+    cursor.execute(_NEXT_ID, [channel])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    cursor.execute(_INSERT_EVENT, [channel, row[0], data, created])
+    return int(row[0])
+
+
 # The outbox's statements on those databases: the sender runs them for every batch,
 # and the ORM's versions cost it more than the events' own encoding (bench l).
 _TAKE_LEASE = (
