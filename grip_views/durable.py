@@ -38,7 +38,7 @@ from django.db import connections, transaction
 
 from .exceptions import PublishFailure
 from .history import get_history, history_settings
-from .history.base import encode_payload
+from .history.base import StoredEvent, encode_payload
 from .protocol.instructions import ChannelLike, as_channel
 
 __all__ = ["OutboxSender", "get_sender", "publish_durable", "send_channel", "send_unsent"]
@@ -98,30 +98,23 @@ def send_channel(channel: str) -> int:
     from .conf import grip_settings
     from .publishing import get_publisher
 
-    store = get_history()
     publisher = get_publisher()
     name = grip_settings.prefix + channel
-    total = 0
-    while True:
-        with store.sending(channel):
-            events = store.unsent(channel, BATCH)
-            if not events:
-                return total
-            # The items as make_item() builds them: channel, formats and meta were
-            # checked when the event was published.
-            items = []
-            for event in events:
-                item = {"channel": name, "formats": event.formats(), "id": str(event.id)}
-                item["prev-id"] = str(event.id - 1)
-                meta = event.payload.get("meta")
-                if meta:
-                    item["meta"] = meta
-                items.append(item)
-            publisher.publish_items(items, blocking=True)
-            store.mark_sent(channel, [event.id for event in events])
-        total += len(events)
-        if len(events) < BATCH:
-            return total
+
+    def send(events: list[StoredEvent]) -> None:
+        # The items as make_item() builds them: channel, formats and meta were
+        # checked when the event was published.
+        items = []
+        for event in events:
+            item = {"channel": name, "formats": event.formats(), "id": str(event.id)}
+            item["prev-id"] = str(event.id - 1)
+            meta = event.payload.get("meta")
+            if meta:
+                item["meta"] = meta
+            items.append(item)
+        publisher.publish_items(items, blocking=True)
+
+    return get_history().drain(channel, BATCH, send)
 
 
 def send_unsent() -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,3 +140,21 @@ class HistoryBackend:
     def mark_sent(self, channel: str, ids: Sequence[int]) -> None:
         """Mark these events sent (call under :meth:`sending`)."""
         raise NotImplementedError
+
+    def drain(self, channel: str, limit: int, send: Callable[[list[StoredEvent]], None]) -> int:
+        """Give ``send`` the channel's unsent events, oldest first, ``limit`` at a
+        time, under the channel's send lease, and mark each batch sent once ``send``
+        returned; how many were sent. What ``send`` raises for a batch leaves it and
+        the ones after it unsent. The outbox's sender calls this; a store may do it
+        with fewer writes than :meth:`sending`, :meth:`unsent` and :meth:`mark_sent`."""
+        total = 0
+        while True:
+            with self.sending(channel):
+                events = self.unsent(channel, limit)
+                if not events:
+                    return total
+                send(events)
+                self.mark_sent(channel, [event.id for event in events])
+            total += len(events)
+            if len(events) < limit:
+                return total

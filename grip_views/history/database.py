@@ -22,7 +22,7 @@ import datetime
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -140,9 +140,47 @@ class DatabaseHistory(HistoryBackend):
 
     @contextmanager
     def sending(self, channel: str) -> Iterator[None]:
+        db = self._db()
+        token = self._take_lease(db, channel)
+        try:
+            yield
+        finally:
+            if token is not None:
+                self._set_lease(db, channel, token, None)
+
+    def drain(self, channel: str, limit: int, send: Callable[[list[StoredEvent]], None]) -> int:
+        """As :meth:`HistoryBackend.drain`, with one write a batch: its sent
+        marks commit with the lease's renewal, or after the last batch with its
+        release. On SQLite every write waits for the writers of requests (and
+        ``timeout`` sleeps in steps of milliseconds), so they are as few as can be."""
+        db = self._db()
+        token = self._take_lease(db, channel)
+        if token is None:
+            return 0
+        total, held = 0, True
+        try:
+            while True:
+                events = self.unsent(channel, limit)
+                if events:
+                    send(events)
+                last = len(events) < limit
+                with transaction.atomic(using=db):
+                    if events:
+                        self.mark_sent(channel, [event.id for event in events])
+                    self._set_lease(db, channel, token, None if last else time.time() + self.lease_ttl)
+                held = not last
+                total += len(events)
+                if last:
+                    return total
+        finally:
+            if held:
+                self._set_lease(db, channel, token, None)
+
+    def _take_lease(self, db: str, channel: str) -> str | None:
+        """Take the channel's send lease, waiting while another sender holds it; its
+        token, or None when the channel has no row (no event was ever appended)."""
         from ..models import HistoryChannel
 
-        db = self._db()
         raw = connections[db].vendor in _RAW_VENDORS
         channels = HistoryChannel.objects.using(db).filter(name=channel)
         token, delay = uuid.uuid4().hex, 0.002
@@ -155,19 +193,27 @@ class DatabaseHistory(HistoryBackend):
                 free = Q(sender="") | Q(sending_until__lt=now)
                 taken = channels.filter(free).update(sender=token, sending_until=until)
             if taken:
-                break
-            if not channels.exists():  # no event was ever appended: nothing to send, no lease
-                yield
-                return
+                return token
+            if not channels.exists():
+                return None
             time.sleep(delay)  # another process sends this channel now
             delay = min(delay * 2, 0.05)
-        try:
-            yield
-        finally:
-            if raw:
+
+    def _set_lease(self, db: str, channel: str, token: str, until: float | None) -> None:
+        """Renew the lease ``token`` holds until ``until``, or release it (None)."""
+        from ..models import HistoryChannel
+
+        if connections[db].vendor in _RAW_VENDORS:
+            if until is None:
                 _execute(db, _RELEASE_LEASE, [channel, token])
             else:
-                channels.filter(sender=token).update(sender="", sending_until=0.0)
+                _execute(db, _RENEW_LEASE, [until, channel, token])
+            return
+        held = HistoryChannel.objects.using(db).filter(name=channel, sender=token)
+        if until is None:
+            held.update(sender="", sending_until=0.0)
+        else:
+            held.update(sending_until=until)
 
     def unsent(self, channel: str, limit: int) -> list[StoredEvent]:
         from ..models import HistoryEvent
@@ -238,6 +284,7 @@ _TAKE_LEASE = (
     "UPDATE grip_views_channel SET sender = %s, sending_until = %s "
     "WHERE name = %s AND (sender = '' OR sending_until < %s)"
 )
+_RENEW_LEASE = "UPDATE grip_views_channel SET sending_until = %s WHERE name = %s AND sender = %s"
 _RELEASE_LEASE = (
     "UPDATE grip_views_channel SET sender = '', sending_until = 0 WHERE name = %s AND sender = %s"
 )
