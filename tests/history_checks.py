@@ -60,3 +60,23 @@ def check_store(store: HistoryBackend) -> None:
         assert [e.id for e in store.unsent(other, 10)] == [2, 4]
         store.mark_sent(other, [2, 4])
     assert other not in store.unsent_channels()
+    # drain: batches in order, each marked sent; a send that fails leaves its batch
+    # unsent and the lease free for the next drain
+    drained = f"{ch}-d"
+    for n in range(1, 6):
+        store.append(drained, {"sse": f"data: {n}\n\n"})
+
+    def refused(events):
+        raise ConnectionError("the proxy is down")
+
+    try:
+        store.drain(drained, 2, refused)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("drain swallowed the failure of send")
+    batches: list[list[int]] = []
+    assert store.drain(drained, 2, lambda events: batches.append([e.id for e in events])) == 5
+    assert batches == [[1, 2], [3, 4], [5]]
+    assert drained not in store.unsent_channels()
+    assert store.drain(drained, 2, refused) == 0  # nothing left: send is not called
