@@ -46,6 +46,7 @@ from .origins import origin_allowed
 from .protocol.instructions import Channel, ChannelLike, as_channels, make_hold
 from .protocol.sse import format_comment, format_event
 from .protocol.websocket import (
+    CONTENT_TYPE,
     KeepAliveType,
     WebSocketContext,
     is_sendable_close_code,
@@ -772,32 +773,39 @@ class WebSocketView(GripView):
                         ctx.connection_id,
                     )
                 break
-        return HttpResponse()
+        # The middleware writes the events body (and this content type) once the view is done.
+        return HttpResponse(content_type=CONTENT_TYPE)
 
     def handle_event(self, etype: str, content: bytes | None) -> None:
         """Handle one WebSocket-over-HTTP event: the protocol's part, then the hook."""
-        ctx = self._ws or self.ws  # post() has set it: no property call per event
+        # A message first (the usual event), then the protocol's events, each ending here.
         if etype == "TEXT":
             try:
-                text = content.decode() if content is not None else ""
+                message: str | bytes = content.decode() if content is not None else ""
             except UnicodeDecodeError:
-                ctx.close(1007, "invalid UTF-8")
+                self.ws.close(1007, "invalid UTF-8")
                 return
-            self.awaited(self.receive(text))
         elif etype == "BINARY":
-            self.awaited(self.receive(content or b""))
+            message = content or b""
         elif etype == "OPEN":
             self.open()
-        elif etype == "PING":
-            ctx.pong(content)
-        elif etype == "CLOSE":
-            code, _ = parse_close_payload(content)
-            self.awaited(self.on_close(code))
-            if not ctx.closed:
-                ctx.close(code if code is not None and is_sendable_close_code(code) else 1000)
-        elif etype == "DISCONNECT":
-            self.awaited(self.on_close(None))
-            ctx.closed = True
+            return
+        else:
+            ctx = self._ws or self.ws  # post() has set it: no property call
+            if etype == "PING":
+                ctx.pong(content)
+            elif etype == "CLOSE":
+                code, _ = parse_close_payload(content)
+                self.awaited(self.on_close(code))
+                if not ctx.closed:
+                    ctx.close(code if code is not None and is_sendable_close_code(code) else 1000)
+            elif etype == "DISCONNECT":
+                self.awaited(self.on_close(None))
+                ctx.closed = True
+            return
+        result = self.receive(message)
+        if result is not None:  # the usual None needs no awaited() call, once per message
+            self.awaited(result)
 
     def open(self) -> None:
         """An OPEN event: origin check, :meth:`on_open`, channels, accept, subscribe."""
