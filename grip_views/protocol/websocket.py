@@ -56,9 +56,11 @@ _match_head = _HEAD.match
 #: message, which the scan jumps over by its length. Longer bodies are split
 #: only when their first event is small (under 4 KiB).
 _SPLIT_MAX = 64 * 1024
-#: Hex lengths as encoders write them (lower case), for messages up to 4 KiB.
-# Pays: bench a1c "hex_sizes", row ws_text100 (1.07x slower without it).
-_SIZES = {b"%x" % n: n for n in range(1 << 12)}
+#: What each event head seen lately says: its type and content length (None:
+#: no content). A connection's messages come with the same few heads.
+# Pays: bench a1c "event_heads", row ws_text100.
+_HEADS: dict[bytes, tuple[str, int | None]] = {}
+_MAX_HEADS = 4096
 _OPEN = WebSocketEvent("OPEN")
 
 
@@ -98,37 +100,48 @@ def _decode_split(body: bytes) -> list[WebSocketEvent] | None:
         return None
     out: list[WebSocketEvent] = []
     append = out.append
-    types = _TYPES
-    sizes = _SIZES
+    heads = _HEADS
     i = 0
     count = len(parts)
     while i < count:
-        name, space, size = parts[i].partition(b" ")
-        etype = types.get(name)
-        i += 1
-        if etype is None:
+        head = heads.get(parts[i]) or _read_head(parts[i])
+        if head is None:
             return None
-        if not space:
+        etype, length = head
+        i += 1
+        if length is None:
             append(_new_event(WebSocketEvent, (etype, None)))
             continue
         if i == count:
             return None
         content = parts[i]
-        length = sizes.get(size)
-        if length is None:
-            # Not a common length: check the digits by hand (int() alone would
-            # take "0x1f", "+1" or "1_0"; the protocol says hex digits).
-            if not (0 < len(size) <= 8 and size.isalnum()) or size[:2] in (b"0x", b"0X"):
-                return None
-            try:
-                length = int(size, 16)
-            except ValueError:
-                return None
         if len(content) != length:
             return None
         append(_new_event(WebSocketEvent, (etype, content)))
         i += 1
     return out
+
+
+def _read_head(head: bytes) -> tuple[str, int | None] | None:
+    """The type and content length of one event head (``TEXT 1f``, ``OPEN``),
+    remembered in ``_HEADS``; None if it is not one."""
+    name, space, size = head.partition(b" ")
+    etype = _TYPES.get(name)
+    if etype is None:
+        return None
+    length = None
+    if space:
+        # Hex digits only: int() alone would take "0x1f", "+1" or "1_0".
+        if not (0 < len(size) <= 8 and size.isalnum()) or size[:2] in (b"0x", b"0X"):
+            return None
+        try:
+            length = int(size, 16)
+        except ValueError:
+            return None
+    if len(_HEADS) >= _MAX_HEADS:
+        _HEADS.clear()
+    found = _HEADS[head] = (etype, length)
+    return found
 
 
 def _decode_scan(body: bytes) -> list[WebSocketEvent]:
@@ -536,8 +549,9 @@ class WebSocketContext:
             headers.append(("Sec-WebSocket-Extensions", "grip"))
         if self.accepted and self.subprotocol:
             headers.append(("Sec-WebSocket-Protocol", self.subprotocol))
-        for name, value in self.meta_changes().items():
-            headers.append(("Set-Meta-" + name.replace("_", "-").title(), value))
+        if self._meta is not None:  # else never read, so never changed (no meta_changes() call)
+            for name, value in self.meta_changes().items():
+                headers.append(("Set-Meta-" + name.replace("_", "-").title(), value))
         if self.request_interval is not None:
             headers.append(("Keep-Alive-Interval", str(self.request_interval)))
         return headers
