@@ -166,7 +166,10 @@ def as_channels(channels: ChannelLike | Iterable[ChannelLike] | None) -> tuple[C
     if channels is None:
         return ()
     if type(channels) is list or type(channels) is tuple:  # the usual answer of channels_for()
-        return tuple([as_channel(c) for c in channels])
+        if len(channels) == 1 and type(channels[0]) is str:  # one name, most often of all
+            return (_named_channel(channels[0]),)
+        # Names, most often: each straight from the cache, without an as_channel() call.
+        return tuple([_named_channel(c) if type(c) is str else as_channel(c) for c in channels])
     if isinstance(channels, (str, Channel)) or hasattr(channels, "name"):
         return (as_channel(channels),)
     return tuple(as_channel(c) for c in channels)  # type: ignore[union-attr]
