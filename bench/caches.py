@@ -85,7 +85,7 @@ def _caches(token: str) -> list[Cache]:
     from grip_views import origins
     from grip_views.conf import GripSettings, _CachedSetting, grip_settings
     from grip_views.protocol import instructions, signature, websocket
-    from grip_views.protocol.instructions import Channel, as_channel, hold_headers, make_hold
+    from grip_views.protocol.instructions import Channel, as_channel, hold_header_items, make_hold
 
     def hold_args():
         return ("stream", (as_channel("test"),))
@@ -97,7 +97,7 @@ def _caches(token: str) -> list[Cache]:
 
     def headers_off():
         return _replaced_everywhere(
-            hold_headers, lambda hold, prefix="": instructions._build_headers(hold, prefix)
+            hold_header_items, lambda hold, prefix="": tuple(instructions._build_headers(hold, prefix))
         )
 
     @contextlib.contextmanager
@@ -153,12 +153,12 @@ def _caches(token: str) -> list[Cache]:
         ),
         Cache(
             "hold_headers",
-            "protocol/instructions.py: hold_headers (Hold._headers)",
+            "protocol/instructions.py: hold_header_items (Hold._headers)",
             "a cached Hold's Grip-* headers",
             ("stream", "longpoll"),
             headers_off,
             # looked up at call time: the patch replaces the module's function
-            lambda: (lambda hold: lambda: instructions.hold_headers(hold, ""))(make_hold(*hold_args())),
+            lambda: (lambda hold: lambda: instructions.hold_header_items(hold, ""))(make_hold(*hold_args())),
         ),
         Cache(
             "channel_hash",

@@ -27,7 +27,7 @@ from .protocol.instructions import (
     NO_HOLD_STATUSES,
     Hold,
     held_status,
-    hold_headers,
+    hold_header_items,
     parse_features,
     parse_grip_last,
     unsupported_filters,
@@ -72,7 +72,7 @@ class GripMiddleware:
         verifier = grip_settings.verifier
         token: str = meta.get("HTTP_GRIP_SIG", "")
         if verifier.required:
-            proxied = signed = bool(token) and verifier.is_valid(token)
+            proxied = signed = verifier.is_valid(token) if token else False
         else:
             signed = False
             # Proxies without a key: one cannot be told from a client (W001 warns about it).
@@ -140,7 +140,7 @@ class GripMiddleware:
                 )
             return response  # a direct client gets the first answer, never a hold
         try:
-            headers = hold_headers(hold, grip_settings.prefix)
+            headers = hold_header_items(hold, grip_settings.prefix)
         except GripError as exc:  # pragma: no cover - Hold checks its parts when built
             logger.error("grip_views: could not write hold for %s: %s", request.path, exc)
             return text_response(500, "Invalid GRIP hold.")
@@ -161,7 +161,7 @@ class GripMiddleware:
             # The reason is read only for a status sent as Grip-Status (reason_phrase is a property).
             status, grip_status = held_status(hold, code, response.reason_phrase if bodiless else None)
             if grip_status is not None:
-                headers.append(("Grip-Status", grip_status))
+                headers = (*headers, ("Grip-Status", grip_status))
             if status != code:
                 # The proxy sends the client the intended status (Grip-Status).
                 response.status_code = status

@@ -335,13 +335,19 @@ def _cached_hold(
 
 def hold_headers(hold: Hold, prefix: str = "") -> list[tuple[str, str]]:
     """The ``Grip-*`` response headers for ``hold``, channel names prefixed once."""
+    return list(hold_header_items(hold, prefix))
+
+
+def hold_header_items(hold: Hold, prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """:func:`hold_headers` as the tuple kept on the hold for ``prefix`` (what the
+    middleware writes: no list copied per request)."""
     # Not shown by a bench row (a1c "hold_headers", about 1.6 µs a call saved); it
     # rides on make_hold's cache, which pays.
     cached = hold.__dict__.get("_headers")
     if cached is not None and cached[0] == prefix:
-        return list(cached[1])
-    headers = _build_headers(hold, prefix)
-    object.__setattr__(hold, "_headers", (prefix, tuple(headers)))
+        return cached[1]  # type: ignore[no-any-return]
+    headers = tuple(_build_headers(hold, prefix))
+    object.__setattr__(hold, "_headers", (prefix, headers))
     return headers
 
 
