@@ -154,7 +154,11 @@ class GripView(SubscriptionMixin, View):
         """A hook's answer as a response: a response stays, a body gets ``content_type``."""
         if isinstance(value, HttpResponseBase):
             return value
-        return HttpResponse(b"" if value is None else value, content_type=self.content_type)
+        if value is None or (type(value) is str and not value):
+            # No body (the default timeout_body, initial_body): bytes, which Django
+            # takes as they are, not a str it encodes after finding the charset.
+            value = b""
+        return HttpResponse(value, content_type=self.content_type)
 
     def get_snapshot(self) -> Any:
         """The current state, sent first to a client that comes without a last
@@ -829,7 +833,9 @@ class WebSocketView(GripView):
                 request.path,
             )
             raise RejectConnection("This page's origin may not open this WebSocket.")
-        self.awaited(self.on_open())
+        opened = self.on_open()
+        if opened is not None:  # the usual None needs no awaited() call
+            self.awaited(opened)
         if ctx.closed and not ctx.accepted:
             raise RejectConnection("WebSocket connection refused.")
         channels = self.get_channels()
