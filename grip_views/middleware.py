@@ -188,6 +188,8 @@ class GripMiddleware:
             response["Content-Length"] = str(len(body))
         response_headers = response.headers
         for name, value in headers:
+            if name == "Content-Type" and response_headers.get(name) == value:
+                continue  # WebSocketView.post() answers with it: not written twice
             response_headers[name] = value
         return response
 

@@ -22,6 +22,7 @@ from ..exceptions import InvalidChannel, ProtocolError
 from .instructions import (
     MAX_CONNECTION_SUBSCRIPTIONS,
     MIN_KEEP_ALIVE_INTERVAL,
+    Channel,
     ChannelLike,
     as_channel,
     check_meta,
@@ -259,6 +260,17 @@ class WebSocketContext:
     #: Keep-Alive-Interval (seconds) asked of the proxy in this reply, or None.
     request_interval: int | None = None
     _user_sent = False
+    # What a new reply starts with, read here until set (one context per request:
+    # these are not stored on each).
+    #: Subscriptions this reply asks for (the proxy keeps at most
+    #: ``subscription_max`` per connection).
+    subscriptions = 0
+    accepted = False
+    rejected = False
+    closed = False
+    close_code: int | None = None
+    subprotocol: str | None = None
+    _meta: dict[str, str] | None = None
 
     def __init__(
         self,
@@ -279,19 +291,10 @@ class WebSocketContext:
         #: What the proxy's ``Grip-Feature`` header lists (``filter:skip-self``...).
         self.features = features
         self.subscription_max = subscription_max
-        #: Subscriptions this reply asks for (the proxy keeps at most
-        #: ``subscription_max`` per connection).
-        self.subscriptions = 0
         self.opening = bool(events) and events[0].type == "OPEN"
-        self.accepted = False
-        self.rejected = False
-        self.closed = False
-        self.close_code: int | None = None
-        self.subprotocol: str | None = None
         # Meta given as such, or the request's WSGI headers to read it from.
         self._meta_source = meta
         self._headers = headers
-        self._meta: dict[str, str] | None = None
         self._meta_in: dict[str, str] = {}
         # The reply's events, each already encoded: joined once at the end.
         self._frames: list[bytes] = []
@@ -370,7 +373,7 @@ class WebSocketContext:
         first names this connection to the proxy: ``set-meta user`` :attr:`sender_id`,
         once per reply.
         """
-        ch = as_channel(channel)
+        ch = channel if type(channel) is Channel else as_channel(channel)  # a view's: a Channel
         if not self.grip_extension:
             self.send_control({})  # raises: explains the missing extension
         if self.subscriptions >= self.subscription_max:
