@@ -184,9 +184,10 @@ class GripMiddleware:
             return text_response(500, "Invalid WebSocket connection meta.")
         body = ctx.response_body()
         response.content = body  # type: ignore[attr-defined]
-        if response.has_header("Content-Length"):
-            response["Content-Length"] = str(len(body))
         response_headers = response.headers
+        # pop(), not has_header(): no KeyError raised and caught when it is absent (the usual).
+        if response_headers.pop("Content-Length", None) is not None:
+            response_headers["Content-Length"] = str(len(body))
         for name, value in headers:
             if name == "Content-Type" and response_headers.get(name) == value:
                 continue  # WebSocketView.post() answers with it: not written twice
