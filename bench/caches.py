@@ -27,15 +27,10 @@ TITLE = "a1c. Caches in grip_views: each one switched off, in process (WSGI hand
 
 
 class _NoStore(dict):
-    """A dict that forgets what is stored in it (but ``keep``): a cache that never hits."""
-
-    def __init__(self, keep: dict | None = None, keys: tuple[str, ...] = ()):
-        super().__init__({k: v for k, v in (keep or {}).items() if k in keys})
-        self._keys = keys
+    """A dict that forgets what is stored in it: a cache that never hits."""
 
     def __setitem__(self, key, value):
-        if key in self._keys:
-            super().__setitem__(key, value)
+        pass
 
 
 @contextlib.contextmanager
@@ -88,9 +83,9 @@ class Cache:
 
 def _caches(token: str) -> list[Cache]:
     from grip_views import origins
-    from grip_views.conf import grip_settings
+    from grip_views.conf import GripSettings, _CachedSetting, grip_settings
     from grip_views.protocol import instructions, signature, websocket
-    from grip_views.protocol.instructions import Channel, as_channel, hold_headers, make_hold
+    from grip_views.protocol.instructions import Channel, as_channel, hold_header_items, make_hold
 
     def hold_args():
         return ("stream", (as_channel("test"),))
@@ -102,7 +97,7 @@ def _caches(token: str) -> list[Cache]:
 
     def headers_off():
         return _replaced_everywhere(
-            hold_headers, lambda hold, prefix="": instructions._build_headers(hold, prefix)
+            hold_header_items, lambda hold, prefix="": tuple(instructions._build_headers(hold, prefix))
         )
 
     @contextlib.contextmanager
@@ -112,7 +107,17 @@ def _caches(token: str) -> list[Cache]:
             yield
 
     def settings_off(keep: tuple[str, ...] = ()):
-        return lambda: _patched(grip_settings, "_cache", _NoStore(grip_settings._cache, keep))
+        @contextlib.contextmanager
+        def off():
+            # Each cached setting but ``keep`` read through a property: built on every access.
+            cached = {n: v for n, v in vars(GripSettings).items() if isinstance(v, _CachedSetting)}
+            with contextlib.ExitStack() as stack:
+                for name, setting in cached.items():
+                    if name not in keep:
+                        stack.enter_context(_patched(GripSettings, name, property(setting.build)))
+                yield
+
+        return off
 
     def request():
         from django.core.handlers.wsgi import WSGIRequest
@@ -148,12 +153,12 @@ def _caches(token: str) -> list[Cache]:
         ),
         Cache(
             "hold_headers",
-            "protocol/instructions.py: hold_headers (Hold._headers)",
+            "protocol/instructions.py: hold_header_items (Hold._headers)",
             "a cached Hold's Grip-* headers",
             ("stream", "longpoll"),
             headers_off,
             # looked up at call time: the patch replaces the module's function
-            lambda: (lambda hold: lambda: instructions.hold_headers(hold, ""))(make_hold(*hold_args())),
+            lambda: (lambda hold: lambda: instructions.hold_header_items(hold, ""))(make_hold(*hold_args())),
         ),
         Cache(
             "channel_hash",
@@ -172,11 +177,11 @@ def _caches(token: str) -> list[Cache]:
             lambda: lambda: websocket._subscribe_frame("test"),
         ),
         Cache(
-            "hex_sizes",
-            "protocol/websocket.py: _SIZES",
-            "hex lengths 0-4095 parsed in advance",
+            "event_heads",
+            "protocol/websocket.py: _HEADS",
+            "each event head seen lately, read (type and length)",
             ("ws_text1", "ws_text10", "ws_text100"),
-            lambda: _patched(websocket, "_SIZES", {}),
+            lambda: _patched(websocket, "_HEADS", _NoStore()),
             lambda: ws_text(100),
         ),
         Cache(
@@ -197,7 +202,7 @@ def _caches(token: str) -> list[Cache]:
         ),
         Cache(
             "settings",
-            "conf.py: GripSettings._cache",
+            "conf.py: GripSettings (_CachedSetting, in its __dict__)",
             "every GRIP_* setting, checked, and the verifier (with its token cache)",
             ("stream", "ws_open", "ws_text1"),
             settings_off(),
@@ -205,7 +210,7 @@ def _caches(token: str) -> list[Cache]:
         ),
         Cache(
             "settings_but_verifier",
-            "conf.py: GripSettings._cache, the verifier kept",
+            "conf.py: GripSettings (_CachedSetting), the verifier kept",
             "every GRIP_* setting but the verifier",
             ("stream", "ws_open", "ws_text1"),
             settings_off(("verifier",)),

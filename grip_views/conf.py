@@ -289,7 +289,11 @@ T = TypeVar("T")
 # verifier alone kept).
 class _CachedSetting(Generic[T]):
     """A :class:`GripSettings` property built once from the settings and kept
-    until a setting changes (``clear_cache()``, on ``setting_changed``)."""
+    until a setting changes (``clear_cache()``, on ``setting_changed``).
+
+    Kept in the instance's ``__dict__``, as ``functools.cached_property`` does:
+    a later read is a plain attribute look-up, with no call (several a request).
+    """
 
     def __init__(self, build: Callable[[Any], T]) -> None:
         self.build = build
@@ -303,11 +307,8 @@ class _CachedSetting(Generic[T]):
     def __get__(self, obj: GripSettings | None, owner: type) -> T | _CachedSetting[T]:
         if obj is None:
             return self
-        try:
-            return obj._cache[self.name]  # type: ignore[no-any-return]
-        except KeyError:
-            value = obj._cache[self.name] = self.build(obj)
-            return value
+        value = obj.__dict__[self.name] = self.build(obj)
+        return value
 
 
 class GripSettings:
@@ -319,11 +320,9 @@ class GripSettings:
     the setting, the same message ``manage.py check`` shows.
     """
 
-    def __init__(self) -> None:
-        self._cache: dict[str, Any] = {}
-
     def clear_cache(self) -> None:
-        self._cache.clear()
+        # What _CachedSetting kept: every entry of the instance's __dict__.
+        self.__dict__.clear()
 
     # -- proxies -----------------------------------------------------------
     @_CachedSetting

@@ -27,7 +27,7 @@ from .protocol.instructions import (
     NO_HOLD_STATUSES,
     Hold,
     held_status,
-    hold_headers,
+    hold_header_items,
     parse_features,
     parse_grip_last,
     unsupported_filters,
@@ -69,25 +69,25 @@ class GripMiddleware:
     # -- in --------------------------------------------------------------------
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         meta = request.META
-        info = GripInfo()
-        request.grip = info  # type: ignore[attr-defined]
         verifier = grip_settings.verifier
         token: str = meta.get("HTTP_GRIP_SIG", "")
         if verifier.required:
-            info.signed = info.proxied = bool(token) and verifier.is_valid(token)
-        elif grip_settings.proxies:
+            proxied = signed = verifier.is_valid(token) if token else False
+        else:
+            signed = False
             # Proxies without a key: one cannot be told from a client (W001 warns about it).
-            info.proxied = bool(token) or (
-                meta.get("CONTENT_TYPE") == CONTENT_TYPE and "HTTP_CONNECTION_ID" in meta
+            # With no proxy configured nothing is proxied, whatever headers a client sends.
+            proxied = bool(grip_settings.proxies) and (
+                bool(token) or (meta.get("CONTENT_TYPE") == CONTENT_TYPE and "HTTP_CONNECTION_ID" in meta)
             )
-        # With no proxy configured nothing is proxied, whatever headers a client sends.
-        if info.proxied:
+        info = GripInfo(proxied, signed)
+        request.grip = info  # type: ignore[attr-defined]
+        if proxied:
             if "HTTP_GRIP_FEATURE" in meta:
                 info.features = parse_features(meta["HTTP_GRIP_FEATURE"])
             if "HTTP_GRIP_LAST" in meta:
                 info.last = parse_grip_last(meta["HTTP_GRIP_LAST"], grip_settings.prefix)
-        content_type = meta.get("CONTENT_TYPE", "")
-        if content_type.startswith(CONTENT_TYPE) and request.method == "POST":
+        if request.method == "POST" and meta.get("CONTENT_TYPE", "").startswith(CONTENT_TYPE):
             return self._open_websocket(request, info)
         return None
 
@@ -111,7 +111,8 @@ class GripMiddleware:
             connection_id,
             events,
             headers=request.META,  # Meta-* headers, read only if the view uses meta
-            grip_extension=any(e.split(";")[0].strip() == "grip" for e in extensions.split(",")),
+            grip_extension=extensions == "grip"  # what Pushpin sends
+            or any(e.split(";")[0].strip() == "grip" for e in extensions.split(",")),
             prefix=grip_settings.prefix,
             features=info.features,
             subscription_max=grip_settings.connection_subscription_max,
@@ -139,33 +140,35 @@ class GripMiddleware:
                 )
             return response  # a direct client gets the first answer, never a hold
         try:
-            headers = hold_headers(hold, grip_settings.prefix)
+            headers = hold_header_items(hold, grip_settings.prefix)
         except GripError as exc:  # pragma: no cover - Hold checks its parts when built
             logger.error("grip_views: could not write hold for %s: %s", request.path, exc)
             return text_response(500, "Invalid GRIP hold.")
-        if hold.mode == "stream" and hold.status is None and response.status_code in NO_HOLD_STATUSES:
+        code = response.status_code
+        bodiless = code in NO_HOLD_STATUSES
+        if bodiless and hold.mode == "stream" and hold.status is None:
             # The proxy would send the bodiless status and drop whatever is published.
             logger.warning(
                 "grip_views: %s answered %d, which has no body: its stream hold was not written",
                 request.path,
-                response.status_code,
+                code,
             )
             return response
         if hold.filters or len(hold.channels) > grip_settings.connection_subscription_max:
             _check_subscriptions(request, hold, info.features)
-        code = response.status_code
-        # The reason is read only for a status sent as Grip-Status (reason_phrase is a property).
-        status, grip_status = held_status(
-            hold, code, response.reason_phrase if code in NO_HOLD_STATUSES else None
-        )
-        if grip_status is not None:
-            headers.append(("Grip-Status", grip_status))
-        if status != code:
-            # The proxy sends the client the intended status (Grip-Status).
-            response.status_code = status
-            response.reason_phrase = "OK"
+        if bodiless or hold.status is not None:
+            # Otherwise the proxy gets the response's own status, with no Grip-Status.
+            # The reason is read only for a status sent as Grip-Status (reason_phrase is a property).
+            status, grip_status = held_status(hold, code, response.reason_phrase if bodiless else None)
+            if grip_status is not None:
+                headers = (*headers, ("Grip-Status", grip_status))
+            if status != code:
+                # The proxy sends the client the intended status (Grip-Status).
+                response.status_code = status
+                response.reason_phrase = "OK"
+        response_headers = response.headers  # response[name] = value, minus a call per header
         for name, value in headers:
-            response[name] = value
+            response_headers[name] = value
         return response
 
     def _finish_websocket(self, ctx: WebSocketContext, response: HttpResponseBase) -> HttpResponseBase:
@@ -181,10 +184,14 @@ class GripMiddleware:
             return text_response(500, "Invalid WebSocket connection meta.")
         body = ctx.response_body()
         response.content = body  # type: ignore[attr-defined]
-        if response.has_header("Content-Length"):
-            response["Content-Length"] = str(len(body))
+        response_headers = response.headers
+        # pop(), not has_header(): no KeyError raised and caught when it is absent (the usual).
+        if response_headers.pop("Content-Length", None) is not None:
+            response_headers["Content-Length"] = str(len(body))
         for name, value in headers:
-            response[name] = value
+            if name == "Content-Type" and response_headers.get(name) == value:
+                continue  # WebSocketView.post() answers with it: not written twice
+            response_headers[name] = value
         return response
 
 

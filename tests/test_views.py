@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
@@ -642,6 +645,27 @@ def test_head_on_a_stream_gets_the_same_hold_as_get(grip_client):
     response = grip_client.head("/feed/", HTTP_GRIP_SIG=grip_sig())
     assert response["Grip-Hold"] == "stream"
     assert response["Grip-Channel"] == "feed"
+
+
+def test_a_view_is_freed_with_its_request_not_left_to_the_garbage_collector(rf):
+    # View.setup() binds self.head = self.get, a reference cycle; dispatch() breaks it.
+    seen = []
+
+    class Stream(GripStreamView):
+        channels = ["c"]
+
+        def on_open(self):
+            seen.append(weakref.ref(self))
+            return "open"
+
+    gc.collect()
+    gc.disable()
+    try:
+        response = Stream.as_view()(rf.get("/"))
+        assert response.content == b"open"
+        assert seen[0]() is None
+    finally:
+        gc.enable()
 
 
 class _Broken(WebSocketView):

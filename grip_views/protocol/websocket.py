@@ -22,6 +22,7 @@ from ..exceptions import InvalidChannel, ProtocolError
 from .instructions import (
     MAX_CONNECTION_SUBSCRIPTIONS,
     MIN_KEEP_ALIVE_INTERVAL,
+    Channel,
     ChannelLike,
     as_channel,
     check_meta,
@@ -56,9 +57,11 @@ _match_head = _HEAD.match
 #: message, which the scan jumps over by its length. Longer bodies are split
 #: only when their first event is small (under 4 KiB).
 _SPLIT_MAX = 64 * 1024
-#: Hex lengths as encoders write them (lower case), for messages up to 4 KiB.
-# Pays: bench a1c "hex_sizes", row ws_text100 (1.07x slower without it).
-_SIZES = {b"%x" % n: n for n in range(1 << 12)}
+#: What each event head seen lately says: its type and content length (None:
+#: no content). A connection's messages come with the same few heads.
+# Pays: bench a1c "event_heads", row ws_text100.
+_HEADS: dict[bytes, tuple[str, int | None]] = {}
+_MAX_HEADS = 4096
 _OPEN = WebSocketEvent("OPEN")
 
 
@@ -98,37 +101,48 @@ def _decode_split(body: bytes) -> list[WebSocketEvent] | None:
         return None
     out: list[WebSocketEvent] = []
     append = out.append
-    types = _TYPES
-    sizes = _SIZES
+    heads = _HEADS
     i = 0
     count = len(parts)
     while i < count:
-        name, space, size = parts[i].partition(b" ")
-        etype = types.get(name)
-        i += 1
-        if etype is None:
+        head = heads.get(parts[i]) or _read_head(parts[i])
+        if head is None:
             return None
-        if not space:
+        etype, length = head
+        i += 1
+        if length is None:
             append(_new_event(WebSocketEvent, (etype, None)))
             continue
         if i == count:
             return None
         content = parts[i]
-        length = sizes.get(size)
-        if length is None:
-            # Not a common length: check the digits by hand (int() alone would
-            # take "0x1f", "+1" or "1_0"; the protocol says hex digits).
-            if not (0 < len(size) <= 8 and size.isalnum()) or size[:2] in (b"0x", b"0X"):
-                return None
-            try:
-                length = int(size, 16)
-            except ValueError:
-                return None
         if len(content) != length:
             return None
         append(_new_event(WebSocketEvent, (etype, content)))
         i += 1
     return out
+
+
+def _read_head(head: bytes) -> tuple[str, int | None] | None:
+    """The type and content length of one event head (``TEXT 1f``, ``OPEN``),
+    remembered in ``_HEADS``; None if it is not one."""
+    name, space, size = head.partition(b" ")
+    etype = _TYPES.get(name)
+    if etype is None:
+        return None
+    length = None
+    if space:
+        # Hex digits only: int() alone would take "0x1f", "+1" or "1_0".
+        if not (0 < len(size) <= 8 and size.isalnum()) or size[:2] in (b"0x", b"0X"):
+            return None
+        try:
+            length = int(size, 16)
+        except ValueError:
+            return None
+    if len(_HEADS) >= _MAX_HEADS:
+        _HEADS.clear()
+    found = _HEADS[head] = (etype, length)
+    return found
 
 
 def _decode_scan(body: bytes) -> list[WebSocketEvent]:
@@ -246,6 +260,17 @@ class WebSocketContext:
     #: Keep-Alive-Interval (seconds) asked of the proxy in this reply, or None.
     request_interval: int | None = None
     _user_sent = False
+    # What a new reply starts with, read here until set (one context per request:
+    # these are not stored on each).
+    #: Subscriptions this reply asks for (the proxy keeps at most
+    #: ``subscription_max`` per connection).
+    subscriptions = 0
+    accepted = False
+    rejected = False
+    closed = False
+    close_code: int | None = None
+    subprotocol: str | None = None
+    _meta: dict[str, str] | None = None
 
     def __init__(
         self,
@@ -266,19 +291,10 @@ class WebSocketContext:
         #: What the proxy's ``Grip-Feature`` header lists (``filter:skip-self``...).
         self.features = features
         self.subscription_max = subscription_max
-        #: Subscriptions this reply asks for (the proxy keeps at most
-        #: ``subscription_max`` per connection).
-        self.subscriptions = 0
         self.opening = bool(events) and events[0].type == "OPEN"
-        self.accepted = False
-        self.rejected = False
-        self.closed = False
-        self.close_code: int | None = None
-        self.subprotocol: str | None = None
         # Meta given as such, or the request's WSGI headers to read it from.
         self._meta_source = meta
         self._headers = headers
-        self._meta: dict[str, str] | None = None
         self._meta_in: dict[str, str] = {}
         # The reply's events, each already encoded: joined once at the end.
         self._frames: list[bytes] = []
@@ -357,7 +373,7 @@ class WebSocketContext:
         first names this connection to the proxy: ``set-meta user`` :attr:`sender_id`,
         once per reply.
         """
-        ch = as_channel(channel)
+        ch = channel if type(channel) is Channel else as_channel(channel)  # a view's: a Channel
         if not self.grip_extension:
             self.send_control({})  # raises: explains the missing extension
         if self.subscriptions >= self.subscription_max:
@@ -536,8 +552,9 @@ class WebSocketContext:
             headers.append(("Sec-WebSocket-Extensions", "grip"))
         if self.accepted and self.subprotocol:
             headers.append(("Sec-WebSocket-Protocol", self.subprotocol))
-        for name, value in self.meta_changes().items():
-            headers.append(("Set-Meta-" + name.replace("_", "-").title(), value))
+        if self._meta is not None:  # else never read, so never changed (no meta_changes() call)
+            for name, value in self.meta_changes().items():
+                headers.append(("Set-Meta-" + name.replace("_", "-").title(), value))
         if self.request_interval is not None:
             headers.append(("Keep-Alive-Interval", str(self.request_interval)))
         return headers
