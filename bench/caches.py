@@ -85,15 +85,10 @@ def _caches(token: str) -> list[Cache]:
     from grip_views import origins
     from grip_views.conf import GripSettings, _CachedSetting, grip_settings
     from grip_views.protocol import instructions, signature, websocket
-    from grip_views.protocol.instructions import Channel, as_channel, hold_header_items, make_hold
+    from grip_views.protocol.instructions import as_channel, hold_header_items, make_hold
 
     def hold_args():
         return ("stream", (as_channel("test"),))
-
-    def no_hash():
-        return _patched(
-            Channel, "__hash__", lambda self: hash((self.name, self.prev_id, tuple(self.filters)))
-        )
 
     def headers_off():
         return _replaced_everywhere(
@@ -159,14 +154,6 @@ def _caches(token: str) -> list[Cache]:
             headers_off,
             # looked up at call time: the patch replaces the module's function
             lambda: (lambda hold: lambda: instructions.hold_header_items(hold, ""))(make_hold(*hold_args())),
-        ),
-        Cache(
-            "channel_hash",
-            "protocol/instructions.py: Channel._hash",
-            "each Channel's hash (the key of the hold cache)",
-            ("stream", "longpoll"),
-            no_hash,
-            lambda: (lambda ch: lambda: hash(ch))(as_channel("test")),
         ),
         Cache(
             "subscribe_frame",
