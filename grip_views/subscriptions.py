@@ -75,10 +75,7 @@ class SubscriptionMixin:
         (a 403). An empty tuple means ``channels_for()`` chose none: answer
         without a hold.
         """
-        named = self.channels_for()
-        if type(named) is not list:  # a list, the usual answer, is never awaitable: no awaited() call
-            named = self.awaited(named)
-        channels = as_channels(named)
+        channels = as_channels(self.awaited(self.channels_for()))
         if not channels and self.channels_required:
             cls = type(self)
             if cls.channels_for is SubscriptionMixin.channels_for:
