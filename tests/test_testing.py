@@ -472,3 +472,21 @@ def test_grip_live_without_readable_stats_raises_the_reason_when_waiting():
     live = GripLive(pushpin=Pushpin(), backend_url="http://127.0.0.1:1", stats_error="no libzmq here")
     with pytest.raises(PushpinStatsError, match="no libzmq here"):
         live.wait_subscribed("news")
+
+
+def test_the_pushpin_command_line_maps_each_option_to_the_pushpin_keyword_it_sets():
+    import inspect
+
+    from grip_views.pushpin import process
+
+    argv = ["--backend", "127.0.0.1:9000", "--port", "7999", "--route", "* a", "--route", "* b"]
+    argv += ["--push-in-sub-spec", "tcp://127.0.0.1:5560", "--push-in-sub-connect", "--client-maxconn", "9"]
+    options = vars(process._parser().parse_args(argv))
+    inspect.signature(Pushpin).bind(**options)  # a dest that is no keyword raises TypeError
+    assert options["http_port"] == 7999
+    assert options["routes"] == ["* a", "* b"]
+    assert options["push_in_sub_specs"] == ["tcp://127.0.0.1:5560"]
+    assert options["push_in_sub_connect"] is True
+    assert options["client_maxconn"] == 9
+    pushpin = Pushpin(**options)
+    assert (pushpin.backend, pushpin.http_port, pushpin.routes) == ("127.0.0.1:9000", 7999, ["* a", "* b"])

@@ -4,9 +4,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [
-        ("grip_views", "0002_presence"),
-    ]
+    dependencies = [("grip_views", "0002_presence")]
 
     operations = [
         migrations.AddField(

@@ -986,57 +986,47 @@ def _stop_all() -> None:
 
 
 # -------------------------------------------------------------------- CLI
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one Pushpin in the foreground until Ctrl-C or SIGTERM."""
+def _parser() -> argparse.ArgumentParser:
+    """The command line of ``main()``: each option's dest is the ``Pushpin`` keyword it sets."""
     parser = argparse.ArgumentParser(
         prog="python -m grip_views.pushpin",
         description="Run a private Pushpin on 127.0.0.1 in front of a backend.",
     )
-    parser.add_argument(
-        "--backend",
-        default="127.0.0.1:8000",
-        help="origin host:port (default %(default)s)",
-    )
-    parser.add_argument("--port", type=int, help="client HTTP port (default: a free one)")
-    parser.add_argument("--publish-port", type=int, help="publish port (default: a free one)")
-    parser.add_argument("--sig-key", default="changeme", help="Grip-Sig key (default %(default)s)")
-    parser.add_argument("--sig-iss", default="pushpin", help="Grip-Sig issuer (default %(default)s)")
-    parser.add_argument(
+    add = parser.add_argument
+    add("--backend", default="127.0.0.1:8000", help="origin host:port (default %(default)s)")
+    add("--port", dest="http_port", type=int, help="client HTTP port (default: a free one)")
+    add("--publish-port", type=int, help="publish port (default: a free one)")
+    add("--sig-key", default="changeme", help="Grip-Sig key (default %(default)s)")
+    add("--sig-iss", default="pushpin", help="Grip-Sig issuer (default %(default)s)")
+    add(
         "--route",
+        dest="routes",
         action="append",
         help="a routes-file line (repeatable); replaces the default",
     )
-    parser.add_argument(
+    buffer_help = "bytes per client buffer, two per connection; bounds a request's headers"
+    add(
         "--client-buffer-size",
         type=int,
         default=CLIENT_BUFFER_SIZE,
-        help="bytes per client buffer, two per connection; bounds a request's headers (default %(default)s)",
+        help=buffer_help + " (default %(default)s)",
     )
-    parser.add_argument(
-        "--client-maxconn",
-        type=int,
-        default=CLIENT_MAXCONN,
-        help="most client connections at once (default %(default)s)",
-    )
-    parser.add_argument(
-        "--push-in-spec",
-        nargs="?",
-        const=True,
-        default=False,
-        help="bind a PULL socket for ZeroMQ publishing (a spec, or a free loopback port)",
-    )
-    parser.add_argument(
-        "--push-in-sub-spec",
-        action="append",
-        help="a SUB socket for ZeroMQ publishing: bound here, or connected with --push-in-sub-connect",
-    )
-    parser.add_argument(
-        "--push-in-sub-connect",
-        action="store_true",
-        help="the SUB socket connects to the --push-in-sub-spec publisher(s) instead of binding",
-    )
-    parser.add_argument("--loglevel", type=int, help="Pushpin log level (3 shows all traffic)")
-    parser.add_argument("--workdir", help="keep config and logs here instead of a temporary directory")
+    maxconn_help = "most client connections at once (default %(default)s)"
+    add("--client-maxconn", type=int, default=CLIENT_MAXCONN, help=maxconn_help)
+    pull_help = "bind a PULL socket for ZeroMQ publishing (a spec, or a free loopback port)"
+    add("--push-in-spec", nargs="?", const=True, default=False, help=pull_help)
+    sub_help = "a SUB socket for ZeroMQ publishing: bound here, or connected with --push-in-sub-connect"
+    add("--push-in-sub-spec", dest="push_in_sub_specs", action="append", help=sub_help)
+    connect_help = "the SUB socket connects to the --push-in-sub-spec publisher(s) instead of binding"
+    add("--push-in-sub-connect", action="store_true", help=connect_help)
+    add("--loglevel", type=int, help="Pushpin log level (3 shows all traffic)")
+    add("--workdir", help="keep config and logs here instead of a temporary directory")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one Pushpin in the foreground until Ctrl-C or SIGTERM."""
+    parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -1048,21 +1038,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        pushpin = Pushpin(
-            args.backend,
-            routes=args.route,
-            sig_key=args.sig_key,
-            sig_iss=args.sig_iss,
-            http_port=args.port,
-            publish_port=args.publish_port,
-            workdir=args.workdir,
-            loglevel=args.loglevel,
-            client_buffer_size=args.client_buffer_size,
-            client_maxconn=args.client_maxconn,
-            push_in_spec=args.push_in_spec,
-            push_in_sub_specs=args.push_in_sub_spec or False,
-            push_in_sub_connect=args.push_in_sub_connect,
-        )
+        pushpin = Pushpin(**{**vars(args), "push_in_sub_specs": args.push_in_sub_specs or False})
     except ValueError as exc:
         parser.error(str(exc))
     try:
