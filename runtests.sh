@@ -176,7 +176,7 @@ step() { # NAME VENV COMMAND... (run with the virtualenv first on PATH)
         failed+=("$name (exit $rc)")
     fi
 }
-LINT_PATHS=(grip_views tests demo bench)
+LINT_PATHS=(grip_views tests demo bench requirements setup.py)
 step "ruff check" "$NEW_VENV" "$NEW_VENV/bin/ruff" check "${LINT_PATHS[@]}"
 step "ruff format --check" "$NEW_VENV" "$NEW_VENV/bin/ruff" format --check "${LINT_PATHS[@]}"
 step "mypy" "$NEW_VENV" "$NEW_VENV/bin/python" -m mypy

@@ -40,7 +40,10 @@ LINT = [
 setup(
     name="grip-views",
     version="0.2.0",
-    description="Realtime Django class-based views (streams, SSE, long-polling, WebSockets) behind a GRIP proxy such as Pushpin or Fastly Fanout.",
+    description=(
+        "Realtime Django class-based views (streams, SSE, long-polling, WebSockets) "
+        "behind a GRIP proxy such as Pushpin or Fastly Fanout."
+    ),
     long_description=Path(__file__).with_name("README.rst").read_text(encoding="utf-8"),
     long_description_content_type="text/x-rst",
     license="MIT",

@@ -55,7 +55,8 @@ def find_python(version: str) -> str:
         return override
     candidates = []
     if shutil.which("pyenv"):
-        prefix = subprocess.run(["pyenv", "prefix", version], capture_output=True, text=True)
+        pyenv = ["pyenv", "prefix", version]
+        prefix = subprocess.run(pyenv, capture_output=True, text=True)  # noqa: S603 - pyenv, found on PATH above
         if prefix.returncode == 0 and prefix.stdout.strip():
             candidates.append(str(Path(prefix.stdout.strip().splitlines()[0]) / "bin" / f"python{version}"))
     candidates.append(f"python{version}")
@@ -63,17 +64,17 @@ def find_python(version: str) -> str:
         path = shutil.which(cand) or (cand if os.access(cand, os.X_OK) else None)
         if not path:
             continue
-        check = subprocess.run(
-            [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
-        )
+        ask = [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        check = subprocess.run(ask, capture_output=True, text=True)  # noqa: S603 - a Python found above
         if check.returncode == 0 and check.stdout.strip() == version:
             return path
-    sys.exit(f"lock.py: no Python {version} found (set PYTHON{version.replace('.', '')}=/path/to/python{version})")
+    variable = f"PYTHON{version.replace('.', '')}"
+    sys.exit(f"lock.py: no Python {version} found (set {variable}=/path/to/python{version})")
 
 
 def run(*cmd: str, **kw) -> subprocess.CompletedProcess:
     print("+", " ".join(cmd), flush=True)
-    return subprocess.run(cmd, check=True, **kw)
+    return subprocess.run(cmd, check=True, **kw)  # noqa: S603 - the commands of this script
 
 
 def bench_names() -> list[str]:
@@ -87,8 +88,17 @@ def bench_names() -> list[str]:
 
 def newest(pip: list[str], requirement: str) -> str:
     out = run(
-        *pip, "install", "-q", "--dry-run", "--ignore-installed", "--no-deps", "--report", "-", requirement,
-        capture_output=True, text=True,
+        *pip,
+        "install",
+        "-q",
+        "--dry-run",
+        "--ignore-installed",
+        "--no-deps",
+        "--report",
+        "-",
+        requirement,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(out)["install"][0]["metadata"]["version"]
 
@@ -103,8 +113,15 @@ def freeze_env(py_version: str, workdir: Path) -> tuple[dict[str, tuple[str, str
     series = LOCK_DJANGO[py_version]
     upper = series.split(".")[0] + "." + str(int(series.split(".")[1]) + 1)
     run(
-        *pip, "install", "-q", "--no-build-isolation", f"Django>={series},<{upper}",
-        "-e", f"{ROOT}[dev]", *bench_names(), env=env,
+        *pip,
+        "install",
+        "-q",
+        "--no-build-isolation",
+        f"Django>={series},<{upper}",
+        "-e",
+        f"{ROOT}[dev]",
+        *bench_names(),
+        env=env,
     )
     run(*pip, "check", env=env)
     lines = run(*pip, "freeze", "--all", "--exclude-editable", capture_output=True, text=True, env=env).stdout
@@ -189,7 +206,8 @@ def main() -> None:
         for series, version in django.items():
             tag = series.replace(".", "")
             (REQ / f"django{tag}.txt").write_text(
-                f"# Django {series}: the release the tests run with (requirements/lock.py picks the newest patch).\n"
+                f"# Django {series}: the release the tests run with "
+                "(requirements/lock.py picks the newest patch).\n"
                 f"Django=={version}\n"
             )
 
@@ -212,9 +230,20 @@ def main() -> None:
         for py, series in PAIRS:
             tag = series.replace(".", "")
             run(
-                *pips[py], "install", "-q", "--dry-run", "--ignore-installed", "--no-build-isolation",
-                "-c", str(REQ / "constraints.txt"), "-r", str(REQ / f"django{tag}.txt"),
-                "-e", f"{ROOT}[dev]", "-r", str(BENCH_REQ),
+                *pips[py],
+                "install",
+                "-q",
+                "--dry-run",
+                "--ignore-installed",
+                "--no-build-isolation",
+                "-c",
+                str(REQ / "constraints.txt"),
+                "-r",
+                str(REQ / f"django{tag}.txt"),
+                "-e",
+                f"{ROOT}[dev]",
+                "-r",
+                str(BENCH_REQ),
             )
         print(f"lock.py: wrote {REQ / 'constraints.txt'}, django*.txt and {BENCH_REQ}; Django {django}")
 
