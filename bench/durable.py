@@ -18,6 +18,10 @@ from tests/servers.py, stopped by PID; PostgreSQL is skipped in a smoke run).
 - The floor: the same loops with the sender's wake-up turned off, interleaved
   with the others, so what storing and committing alone costs shows beside the
   rates.
+- Delivery under a sustained burst: publishing for a few seconds, one per
+  transaction and batched, each event's delay from its publish() call to Pushpin's
+  answer to the publish request that carried it (median and p99), and how many
+  were sent before the burst ended: whether the sender keeps up while requests write.
 - The store alone: ``append`` one event at a time (autocommit), and the ``read``
   that replays 1,000 events; and benchmark j's resume request on each store.
 """
@@ -39,6 +43,7 @@ TITLE = "l. Durable publishing: throughput to Pushpin, and the history store on 
 def run(ctx, res: Result) -> None:
     pushpin = ctx.main_pushpin()
     events, batch, rounds, missed = (60, 20, 1, 100) if ctx.smoke else (2000, 100, 3, 1000)
+    burst_s = 0.3 if ctx.smoke else 3.0
     shm = Path("/dev/shm")
     db = (shm if shm.is_dir() else ctx.logdir) / f"grip-views-bench-durable-{os.getpid()}.sqlite3"
     figures: dict[str, dict] = {}
@@ -54,7 +59,7 @@ def run(ctx, res: Result) -> None:
                     BENCH_PUBLISH_URL=pushpin.publish_url,
                     **extra,
                 )
-                argv = [str(events), str(batch), str(rounds), str(missed)]
+                argv = [str(events), str(batch), str(rounds), str(missed), str(burst_s)]
                 done = subprocess.run(
                     [sys.executable, "-m", "bench.durable_worker", *argv],
                     cwd=procs.REPO, env=env, capture_output=True, text=True, timeout=900,
@@ -119,6 +124,21 @@ def run(ctx, res: Result) -> None:
                 [name, f"{rate(name, 'floor-transaction'):,.0f}", f"{rate(name, 'floor-batched'):,.0f}",
                  f"{ratio(name, 'floor-transaction'):.2f}x", f"{ratio(name, 'floor-batched'):.2f}x"]
                 for name in figures
+            ],
+        )
+    )  # fmt: skip
+    res.tables.append(
+        (
+            f"delivery under a sustained burst: {burst_s:g} s of durable publishes on one channel; "
+            "each event's delay from its publish() call to Pushpin's answer to the request that carried it "
+            "(batched: the transaction's length included)",
+            ["store", "mode", "published per s", "sent before the burst ended", "median delay ms",
+             "p99 delay ms"],
+            [
+                [name, mode, f"{b['rate']:,.0f}", f"{b['during']:.0%}", f"{b['median_ms']:.1f}",
+                 f"{b['p99_ms']:.1f}"]
+                for name, out in figures.items()
+                for mode, b in out["bursts"].items()
             ],
         )
     )  # fmt: skip

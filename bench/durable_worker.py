@@ -1,6 +1,6 @@
 """The durable benchmark's worker: one process, one history store (BENCH_DURABLE_STORE),
 publishing to the bench's Pushpin; prints its figures as JSON. Run by bench/durable.py:
-``python -m bench.durable_worker EVENTS BATCH ROUNDS MISSED``."""
+``python -m bench.durable_worker EVENTS BATCH ROUNDS MISSED BURST_SECONDS``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def main(events: int, batch: int, rounds: int, missed: int) -> dict:
+def main(events: int, batch: int, rounds: int, missed: int, burst_s: float) -> dict:
     import django
 
     django.setup()
@@ -105,6 +105,47 @@ def main(events: int, batch: int, rounds: int, missed: int) -> dict:
             if r:
                 rates.setdefault(kind, []).append(events / took)
 
+    # Delivery delay under a sustained burst: each event's time from its publish() call
+    # to the answer of the publish request that carried it, over `burst_s` seconds.
+    from grip_views.publishing import get_publisher
+
+    publisher = get_publisher()
+    accepted: dict[int, float] = {}
+    publish_items = publisher.publish_items
+
+    def recording(items, **kwargs):
+        publish_items(items, **kwargs)
+        now = time.perf_counter()
+        for item in items:
+            accepted[int(item["id"])] = now
+
+    def burst(channel: str, per: int) -> dict:
+        called: dict[int, float] = {}
+        accepted.clear()
+        publisher.publish_items = recording  # type: ignore[method-assign]
+        try:
+            n, end = 0, time.perf_counter() + burst_s
+            while time.perf_counter() < end:
+                with transaction.atomic():
+                    for _ in range(per):
+                        n += 1
+                        called[n] = time.perf_counter()
+                        grip_views.publish(channel, _fmt(f"#{n}\n"), durable=True)
+            ended = time.perf_counter()
+            all_sent(channel)
+        finally:
+            publisher.publish_items = publish_items  # type: ignore[method-assign]
+        delays = sorted((accepted[i] - at) * 1e3 for i, at in called.items())
+        return {
+            "events": n,
+            "rate": n / burst_s,
+            "during": sum(accepted[i] <= ended for i in called) / n,
+            "median_ms": delays[len(delays) // 2],
+            "p99_ms": delays[int(len(delays) * 0.99)],
+        }
+
+    bursts = {f"{per} per transaction": burst(f"burst-{per}", per) for per in (1, batch)}
+
     # Before the store's own appends (never sent); the floor's are unsent on purpose.
     unsent_channels = [c for c in store.unsent_channels() if "-floor-" not in c]
 
@@ -120,6 +161,7 @@ def main(events: int, batch: int, rounds: int, missed: int) -> dict:
         reads.append(time.perf_counter() - start)
     return {
         "rates": rates,
+        "bursts": bursts,
         "checks": checks,
         "unsent_channels": unsent_channels,
         "failed_tries": sender.stats["failed_tries"],
@@ -131,4 +173,4 @@ def main(events: int, batch: int, rounds: int, missed: int) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*(int(a) for a in sys.argv[1:5]))))
+    print(json.dumps(main(*(int(a) for a in sys.argv[1:5]), float(sys.argv[5]))))

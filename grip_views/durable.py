@@ -30,6 +30,7 @@ import os
 import random
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -69,7 +70,9 @@ def publish_durable(
     sender = get_sender()
     sender.sweep_once()
     if store.transactional:
-        event_id = store.append(name, payload, using=using)
+        # The sender thread will send it: the append may give it the channel's lease.
+        holder = sender.token if history_settings.outbox_thread else None
+        event_id = store.append(name, payload, using=using, holder=holder)
         transaction.on_commit(partial(sender.after_commit, name), using=using)
         return event_id
     if transaction.get_connection(using).in_atomic_block:
@@ -89,9 +92,11 @@ def _append_then_send(channel: str, payload: Mapping[str, Any]) -> int:
     return event_id
 
 
-def send_channel(channel: str) -> int:
+def send_channel(channel: str, *, holder: str | None = None) -> int:
     """Send every unsent event of ``channel``, oldest first; how many were sent.
 
+    ``holder`` is for the process's sender thread alone: its token, which the
+    process's appends may have given the channel's lease (one sender per token).
     Raises :class:`~grip_views.PublishError` when a proxy did not accept a
     batch: it and the events after it stay unsent.
     """
@@ -114,7 +119,7 @@ def send_channel(channel: str) -> int:
             items.append(item)
         publisher.publish_items(items, blocking=True)
 
-    return get_history().drain(channel, BATCH, send)
+    return get_history().drain(channel, BATCH, send, holder=holder)
 
 
 def send_unsent() -> int:
@@ -147,6 +152,10 @@ class OutboxSender:
         self._thread: threading.Thread | None = None
         self._swept = False
         self.stats = {"sent": 0, "failed_tries": 0}
+        #: The thread's send-lease token: the process's appends give it the
+        #: channel's lease (``HistoryBackend.append(holder=)``); new in every
+        #: process, since a forked child gets a new sender.
+        self.token = uuid.uuid4().hex
 
     def after_commit(self, channel: str) -> None:
         """``channel`` has new committed events: send them.
@@ -286,7 +295,7 @@ class OutboxSender:
                 if channels:
                     logger.info("grip_views: %d channel(s) have unsent durable events", len(channels))
                 return
-            sent = send_channel(channel)
+            sent = send_channel(channel, holder=self.token)
             if sent:
                 self._linger(channel)
         except Exception as exc:

@@ -7,6 +7,7 @@ import time
 import uuid
 
 from grip_views.history import HistoryBackend
+from grip_views.history.database import DatabaseHistory
 
 
 def check_store(store: HistoryBackend) -> None:
@@ -80,3 +81,93 @@ def check_store(store: HistoryBackend) -> None:
     assert batches == [[1, 2], [3, 4], [5]]
     assert drained not in store.unsent_channels()
     assert store.drain(drained, 2, refused) == 0  # nothing left: send is not called
+    # a failure after some batches were accepted: those are marked sent, the rest are not
+    failing = f"{ch}-f"
+    for n in range(1, 6):
+        store.append(failing, {"sse": f"data: {n}\n\n"})
+    accepted: list[int] = []
+
+    def second_refused(events):
+        if accepted:
+            raise ConnectionError("the proxy went down")
+        accepted.extend(e.id for e in events)
+
+    try:
+        store.drain(failing, 2, second_refused)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("drain swallowed the failure of send")
+    assert accepted == [1, 2]
+    with store.sending(failing):
+        assert [e.id for e in store.unsent(failing, 10)] == [3, 4, 5]
+    # an event appended while a batch is on its way goes out after it: in the same
+    # drain (the database store) or the next (which its commit asks for)
+    busy = f"{ch}-busy"
+    store.append(busy, {"sse": "data: 1\n\n"})
+    sent: list[int] = []
+
+    def send_and_publish(events):
+        if not sent:
+            store.append(busy, {"sse": "data: 2\n\n"})
+        sent.extend(e.id for e in events)
+
+    first = store.drain(busy, 10, send_and_publish)
+    if isinstance(store, DatabaseHistory):
+        assert first == 2
+    assert first + store.drain(busy, 10, send_and_publish) == 2
+    assert sent == [1, 2]
+    assert busy not in store.unsent_channels()
+    if isinstance(store, DatabaseHistory):
+        check_send_lease(store)
+
+
+def check_send_lease(store: DatabaseHistory) -> None:
+    """The database store's send lease: an append gives it to its process's sender
+    (``holder``), whose drain then writes nothing before its first send."""
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    from grip_views.models import HistoryChannel
+
+    ch = f"lease-{uuid.uuid4().hex[:8]}"
+
+    def lease() -> tuple[str, float]:
+        return HistoryChannel.objects.filter(name=ch).values_list("sender", "sending_until").get()
+
+    store.append(ch, {"sse": "data: 1\n\n"})
+    assert lease() == ("", 0.0)  # no holder: no lease
+    before = time.time()
+    store.append(ch, {"sse": "data: 2\n\n"}, holder="thread-a")
+    holder, until = lease()
+    assert holder == "thread-a" and until >= before + store.lease_ttl
+    store.append(ch, {"sse": "data: 3\n\n"}, holder="thread-b")  # held: b does not take it
+    assert lease() == ("thread-a", until)
+    with connections[store._db()].cursor() as cursor:  # a longer lease is never shortened
+        cursor.execute("UPDATE grip_views_channel SET sending_until = %s WHERE name = %s", [until + 100, ch])
+    store.append(ch, {"sse": "data: 4\n\n"}, holder="thread-a")
+    assert lease() == ("thread-a", until + 100)
+
+    writes_before_send: list[list[str]] = []
+    with CaptureQueriesContext(connections[store._db()]) as queries:
+
+        def send(events):
+            writes_before_send.append([q["sql"] for q in queries.captured_queries if "UPDATE" in q["sql"]])
+
+        assert store.drain(ch, 2, send, holder="thread-a") == 4
+    assert writes_before_send == [[], []], writes_before_send  # two batches, no write before them
+    updates = [q["sql"] for q in queries.captured_queries if "UPDATE" in q["sql"]]
+    assert len(updates) == 2, updates  # the marks and the release, once, at the end
+    assert lease() == ("", 0.0)
+    assert ch not in store.unsent_channels()
+    # a drain whose lease another sender took (it lapsed) stops, and leaves it to them
+    store.append(ch, {"sse": "data: 5\n\n"}, holder="thread-a")
+    store.append(ch, {"sse": "data: 6\n\n"}, holder="thread-a")
+
+    def taken(events):
+        with connections[store._db()].cursor() as cursor:
+            cursor.execute("UPDATE grip_views_channel SET sender = 'thread-c' WHERE name = %s", [ch])
+
+    # It finds out at its next write (at the end, or after mark_interval): both were sent.
+    assert store.drain(ch, 1, taken, holder="thread-a") == 2
+    assert lease()[0] == "thread-c"

@@ -1,6 +1,7 @@
 """One process of the history tests: ``python -m tests.history_worker CMD [ARGS]``.
 
 ``migrate``; ``check`` (tests/history_checks.py on the configured store);
+``beside-a-writer CHANNEL`` (SQLite: drains while another connection holds the write lock);
 ``append CHANNEL N`` (N appends, each in its own transaction; prints the ids);
 ``presence-check``; ``presence-race CHANNEL N TAG GO`` (N connections of one member join,
 then leave once the file GO exists).
@@ -40,6 +41,33 @@ def main(argv: list[str]) -> int:
             with transaction.atomic():
                 ids.append(store.append(channel, {"sse": f"data: {os.getpid()}-{n}\n\n"}))
         print(json.dumps(ids))
+    elif cmd == "beside-a-writer":
+        # Another connection holds SQLite's write lock (as a request's transaction does)
+        # and lets go only once a batch was sent: prints what each drain did.
+        import sqlite3
+        from functools import partial
+
+        from django.db import OperationalError, connection
+
+        store, channel, out = get_history(), argv[1], {}
+        for holder in (None, "the-thread"):
+            name = f"{channel}-{holder}"
+            for n in range(3):
+                with transaction.atomic():
+                    store.append(name, {"sse": f"data: {n}\n\n"}, holder=holder)
+            writer = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+            writer.execute("BEGIN IMMEDIATE")
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA busy_timeout = 200")  # a wait for the lock fails fast
+            try:
+                send = partial(_commit_then_send, writer)
+                out[str(holder)] = store.drain(name, 10, send, holder=holder)
+            except OperationalError as exc:
+                out[str(holder)] = str(exc)
+            if writer.in_transaction:
+                writer.execute("ROLLBACK")
+            writer.close()
+        print(json.dumps(out))
     elif cmd == "presence-check":
         from grip_views.presence import get_presence
         from tests.presence_checks import check_store as check_presence
@@ -69,6 +97,10 @@ def main(argv: list[str]) -> int:
         print(f"unknown command {cmd}", file=sys.stderr)
         return 2
     return 0
+
+
+def _commit_then_send(writer, events) -> None:
+    writer.execute("COMMIT")  # the request's transaction ends: the lock is free
 
 
 if __name__ == "__main__":

@@ -98,6 +98,17 @@ def test_concurrent_writer_processes_get_every_id_once_in_growing_order(store, r
         assert ids == sorted(ids)  # each writer saw its ids grow
 
 
+def test_on_sqlite_a_sender_given_the_lease_by_the_append_sends_while_a_request_holds_the_write_lock(
+    sqlite_env,
+):
+    """SQLite has one writer at a time, and during a burst the requests' transactions hold
+    the lock nearly always: a drain that must take the lease first waits for them, one
+    given it by the append (``holder``) reads and sends at once and writes once, after."""
+    out = json.loads(_worker(sqlite_env, "beside-a-writer", f"w-{uuid.uuid4().hex[:6]}"))
+    assert out["None"] == "database is locked"  # taking the lease waited for the writer
+    assert out["the-thread"] == 3  # sent, then marked and released once the writer let go
+
+
 @pytest.mark.parametrize(
     ("settings_", "check_id", "named"),
     [

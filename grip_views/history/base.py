@@ -23,10 +23,22 @@ from typing import Any
 
 from ..protocol.instructions import json_default
 
-__all__ = ["HistoryBackend", "Replay", "StoredEvent", "encode_payload", "parse_event_id", "render"]
+__all__ = [
+    "HistoryBackend",
+    "Replay",
+    "SendBatch",
+    "StoredEvent",
+    "encode_payload",
+    "parse_event_id",
+    "render",
+]
 
 #: An event id as clients send it back: a decimal number that fits a 63-bit integer.
 _ID_RE = re.compile(r"[0-9]{1,18}")
+
+
+#: What ``drain`` gives a channel's unsent events to: it sends them, or raises.
+SendBatch = Callable[[list["StoredEvent"]], None]
 
 
 def parse_event_id(value: str | None) -> int | None:
@@ -105,8 +117,15 @@ class HistoryBackend:
     #: transactional outbox). False: the event is appended after the commit.
     transactional: bool = False
 
-    def append(self, channel: str, payload: Mapping[str, Any], *, using: str | None = None) -> int:
-        """Store one event; its id."""
+    def append(
+        self, channel: str, payload: Mapping[str, Any], *, using: str | None = None, holder: str | None = None
+    ) -> int:
+        """Store one event; its id.
+
+        ``holder`` is the token of the process's sender thread, which will send
+        the event: a store with a send lease may give the channel's lease to it
+        in the same write, so that its :meth:`drain` starts without a write.
+        """
         raise NotImplementedError
 
     def read(self, channel: str, after: int, limit: int | None = None) -> Replay:
@@ -141,12 +160,13 @@ class HistoryBackend:
         """Mark these events sent (call under :meth:`sending`)."""
         raise NotImplementedError
 
-    def drain(self, channel: str, limit: int, send: Callable[[list[StoredEvent]], None]) -> int:
+    def drain(self, channel: str, limit: int, send: SendBatch, *, holder: str | None = None) -> int:
         """Give ``send`` the channel's unsent events, oldest first, ``limit`` at a
-        time, under the channel's send lease, and mark each batch sent once ``send``
+        time, under the channel's send lease, and mark them sent once ``send``
         returned; how many were sent. What ``send`` raises for a batch leaves it and
         the ones after it unsent. The outbox's sender calls this; a store may do it
-        with fewer writes than :meth:`sending`, :meth:`unsent` and :meth:`mark_sent`."""
+        with fewer writes than :meth:`sending`, :meth:`unsent` and :meth:`mark_sent`.
+        ``holder``: the token :meth:`append` was given, if the caller is that sender."""
         total = 0
         while True:
             with self.sending(channel):

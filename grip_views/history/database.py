@@ -22,7 +22,7 @@ import datetime
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,7 @@ from django.db import connections, router, transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
-from .base import HistoryBackend, Replay, StoredEvent, encode_payload
+from .base import HistoryBackend, Replay, SendBatch, StoredEvent, encode_payload
 
 __all__ = ["DatabaseHistory"]
 
@@ -50,7 +50,15 @@ class DatabaseHistory(HistoryBackend):
 
         return using or self.using or router.db_for_write(HistoryEvent)
 
-    def append(self, channel: str, payload: Mapping[str, Any], *, using: str | None = None) -> int:
+    def append(
+        self, channel: str, payload: Mapping[str, Any], *, using: str | None = None, holder: str | None = None
+    ) -> int:
+        """As :meth:`HistoryBackend.append`. With ``holder``, the statement that takes
+        the id also gives the channel's send lease to ``holder`` for :attr:`lease_ttl`
+        seconds, unless another sender holds it: the sender thread then starts
+        sending at once, where taking the lease itself would wait (on SQLite, for
+        every writer's transaction: a burst's whole length). A process that dies
+        holding it delays the channel's sending by another process until it lapses."""
         db = self._db(using)
         connection = connections[db]
         vendor = connection.vendor
@@ -58,13 +66,17 @@ class DatabaseHistory(HistoryBackend):
             return self._append_portable(db, channel, payload)
         data = encode_payload(payload)
         created = connection.ops.adapt_datetimefield_value(timezone.now())
+        claim = None
+        if holder is not None:
+            now = time.time()
+            claim = [holder, now, holder, holder, now, now + self.lease_ttl]
         # savepoint=False: inside the caller's transaction this adds no statement;
         # if a statement fails, the caller's transaction is rolled back, change and all.
         with transaction.atomic(using=db, savepoint=False), connection.cursor() as cursor:
-            seq = _append_event(cursor, vendor, channel, data, created)
+            seq = _append_event(cursor, vendor, channel, data, created, claim)
             if seq is None:  # the channel's first event
                 cursor.execute(_NEW_CHANNEL, [channel])
-                seq = _append_event(cursor, vendor, channel, data, created)
+                seq = _append_event(cursor, vendor, channel, data, created, claim)
         assert seq is not None
         return seq
 
@@ -148,49 +160,112 @@ class DatabaseHistory(HistoryBackend):
             if token is not None:
                 self._set_lease(db, channel, token, None)
 
-    def drain(self, channel: str, limit: int, send: Callable[[list[StoredEvent]], None]) -> int:
-        """As :meth:`HistoryBackend.drain`, with one write a batch: its sent
-        marks commit with the lease's renewal, or after the last batch with its
-        release. On SQLite every write waits for the writers of requests (and
-        ``timeout`` sleeps in steps of milliseconds), so they are as few as can be."""
+    #: Seconds a drain sends without writing: its sent marks and the lease's
+    #: renewal are written together, when it ends and at least this often, so a
+    #: lease never has less than ``lease_ttl - mark_interval`` left before a send.
+    mark_interval = 1.0
+
+    def drain(self, channel: str, limit: int, send: SendBatch, *, holder: str | None = None) -> int:
+        """As :meth:`HistoryBackend.drain`, writing as little as it can: on SQLite
+        every write waits for the writers of requests (and ``timeout`` sleeps in
+        steps of milliseconds), on PostgreSQL it is a round trip.
+
+        The lease is taken, unless ``holder`` holds it already (an append gave it).
+        Then batch after batch is read and sent; their sent marks are written with
+        the lease's renewal every :attr:`mark_interval` seconds, and at the end with
+        the lease's release, which happens only if no event was appended since the
+        last read (else the drain goes on). A crash between a send and its mark
+        sends those events again: the proxy drops an id it has (``prev-id``).
+        """
         db = self._db()
-        token = self._take_lease(db, channel)
+        token = self._holding(db, channel, holder) or self._take_lease(db, channel, holder)
         if token is None:
             return 0
-        total, held = 0, True
+        total, after, unmarked, held = 0, 0, [], True
+        marked_at = time.monotonic()
         try:
             while True:
-                events = self.unsent(channel, limit)
+                last_id = self.last_id(channel)  # what the read below sees at least
+                events = self._unsent_after(db, channel, after, limit)
                 if events:
                     send(events)
-                last = len(events) < limit
+                    unmarked += [event.id for event in events]
+                    after = events[-1].id
+                    total += len(events)
+                if len(events) == limit and time.monotonic() - marked_at < self.mark_interval:
+                    continue
                 with transaction.atomic(using=db):
-                    if events:
-                        self.mark_sent(channel, [event.id for event in events])
-                    self._set_lease(db, channel, token, None if last else time.time() + self.lease_ttl)
-                held = not last
-                total += len(events)
-                if last:
+                    if unmarked:
+                        self.mark_sent(channel, unmarked)
+                    # Released, or lapsed and taken by another sender (which sends the rest).
+                    done = len(events) < limit and self._release(db, channel, token, last_id)
+                    held = not done and self._renew(db, channel, token)
+                unmarked, marked_at = [], time.monotonic()
+                if not held:
                     return total
         finally:
-            if held:
-                self._set_lease(db, channel, token, None)
+            if unmarked or held:
+                with transaction.atomic(using=db):
+                    if unmarked:  # sent before a batch failed
+                        self.mark_sent(channel, unmarked)
+                    if held:
+                        self._set_lease(db, channel, token, None)
 
-    def _take_lease(self, db: str, channel: str) -> str | None:
-        """Take the channel's send lease, waiting while another sender holds it; its
-        token, or None when the channel has no row (no event was ever appended)."""
+    def _holding(self, db: str, channel: str, holder: str | None) -> str | None:
+        """``holder`` if it holds the channel's lease for at least :attr:`mark_interval` more."""
+        from ..models import HistoryChannel
+
+        if holder is None:
+            return None
+        found = HistoryChannel.objects.using(db).filter(name=channel, sender=holder)
+        until = found.values_list("sending_until", flat=True).first()
+        return holder if until is not None and until > time.time() + self.mark_interval else None
+
+    def _release(self, db: str, channel: str, token: str, last_id: int) -> bool:
+        """Release the lease ``token`` holds if the channel's last id is still ``last_id``."""
+        from ..models import HistoryChannel
+
+        if connections[db].vendor in _RAW_VENDORS:
+            return bool(_execute(db, _RELEASE_IF_DONE, [channel, token, last_id]))
+        held = HistoryChannel.objects.using(db).filter(name=channel, sender=token, last_id__lte=last_id)
+        return bool(held.update(sender="", sending_until=0.0))
+
+    def _renew(self, db: str, channel: str, token: str) -> bool:
+        """Renew the lease ``token`` holds for :attr:`lease_ttl`; False if it holds none."""
+        return self._set_lease(db, channel, token, time.time() + self.lease_ttl)
+
+    def _unsent_after(self, db: str, channel: str, after: int, limit: int) -> list[StoredEvent]:
+        """The oldest unsent events of ``channel`` with ids after ``after``."""
+        from ..models import HistoryEvent
+
+        connection = connections[db]
+        if connection.vendor in _RAW_VENDORS:
+            with connection.cursor() as cursor:
+                cursor.execute(_UNSENT, [channel, after, limit])
+                rows = cursor.fetchall()
+            # The payload comes as the JSON text the JSONField would decode.
+            return [StoredEvent(channel, int(s), json.loads(p)) for s, p in rows]
+        found = HistoryEvent.objects.using(db).filter(channel=channel, sent=False, seq__gt=after)
+        # Without ``created``: the sender does not read it, and parsing it costs.
+        rows = found.order_by("seq").values_list("seq", "payload")[:limit]
+        return [StoredEvent(channel, int(s), p) for s, p in rows]
+
+    def _take_lease(self, db: str, channel: str, token: str | None = None) -> str | None:
+        """Take the channel's send lease for ``token`` (a new one by default), waiting
+        while another sender holds it; the token, or None when the channel has no
+        row (no event was ever appended)."""
         from ..models import HistoryChannel
 
         raw = connections[db].vendor in _RAW_VENDORS
         channels = HistoryChannel.objects.using(db).filter(name=channel)
-        token, delay = uuid.uuid4().hex, 0.002
+        token, delay = token or uuid.uuid4().hex, 0.002
         while True:
             now = time.time()
             until = now + self.lease_ttl
             if raw:
-                taken = _execute(db, _TAKE_LEASE, [token, until, channel, now])
+                taken = _execute(db, _TAKE_LEASE, [token, until, channel, token, now])
             else:
-                free = Q(sender="") | Q(sending_until__lt=now)
+                free = Q(sender="") | Q(sender=token) | Q(sending_until__lt=now)
                 taken = channels.filter(free).update(sender=token, sending_until=until)
             if taken:
                 return token
@@ -199,36 +274,22 @@ class DatabaseHistory(HistoryBackend):
             time.sleep(delay)  # another process sends this channel now
             delay = min(delay * 2, 0.05)
 
-    def _set_lease(self, db: str, channel: str, token: str, until: float | None) -> None:
-        """Renew the lease ``token`` holds until ``until``, or release it (None)."""
+    def _set_lease(self, db: str, channel: str, token: str, until: float | None) -> bool:
+        """Renew the lease ``token`` holds until ``until``, or release it (None);
+        False if ``token`` holds no lease of the channel."""
         from ..models import HistoryChannel
 
         if connections[db].vendor in _RAW_VENDORS:
             if until is None:
-                _execute(db, _RELEASE_LEASE, [channel, token])
-            else:
-                _execute(db, _RENEW_LEASE, [until, channel, token])
-            return
+                return bool(_execute(db, _RELEASE_LEASE, [channel, token]))
+            return bool(_execute(db, _RENEW_LEASE, [until, channel, token]))
         held = HistoryChannel.objects.using(db).filter(name=channel, sender=token)
         if until is None:
-            held.update(sender="", sending_until=0.0)
-        else:
-            held.update(sending_until=until)
+            return bool(held.update(sender="", sending_until=0.0))
+        return bool(held.update(sending_until=until))
 
     def unsent(self, channel: str, limit: int) -> list[StoredEvent]:
-        from ..models import HistoryEvent
-
-        db = self._db()
-        connection = connections[db]
-        if connection.vendor in _RAW_VENDORS:
-            with connection.cursor() as cursor:
-                cursor.execute(_UNSENT, [channel, limit])
-                rows = cursor.fetchall()
-            # The payload comes as the JSON text the JSONField would decode.
-            return [StoredEvent(channel, int(s), json.loads(p)) for s, p in rows]
-        found = HistoryEvent.objects.using(db).filter(channel=channel, sent=False).order_by("seq")
-        # Without ``created``: the sender does not read it, and parsing it costs.
-        return [StoredEvent(channel, int(s), p) for s, p in found.values_list("seq", "payload")[:limit]]
+        return self._unsent_after(self._db(), channel, 0, limit)
 
     def mark_sent(self, channel: str, ids: Sequence[int]) -> None:
         from ..models import HistoryEvent
@@ -244,6 +305,16 @@ class DatabaseHistory(HistoryBackend):
 
 
 _NEXT_ID = "UPDATE grip_views_channel SET last_id = last_id + 1 WHERE name = %s RETURNING last_id"
+#: The same, giving the send lease to a holder (``append(holder=)``) unless another
+#: holds it: params holder, now, holder, holder, now, claimed until, then the name.
+#: SQLite's two-argument MAX is PostgreSQL's GREATEST.
+_CLAIM = (
+    "last_id = last_id + 1, "
+    "sender = CASE WHEN sender IN ('', %s) OR sending_until < %s THEN %s ELSE sender END, "
+    "sending_until = CASE WHEN sender IN ('', %s) OR sending_until < %s "
+    "THEN {max}(sending_until, %s) ELSE sending_until END"
+)
+_NEXT_ID_CLAIM = _NEXT_ID.replace("last_id = last_id + 1", _CLAIM.format(max="MAX"))
 _NEW_CHANNEL = (
     "INSERT INTO grip_views_channel (name, last_id, sender, sending_until) "
     "VALUES (%s, 0, '', 0) ON CONFLICT (name) DO NOTHING"
@@ -257,20 +328,29 @@ _APPEND_EVENT_PG = (
     "INSERT INTO grip_views_event (channel, seq, payload, created, sent) "
     "SELECT %s, last_id, %s::jsonb, %s, FALSE FROM next RETURNING seq"
 )
+_APPEND_EVENT_PG_CLAIM = _APPEND_EVENT_PG.replace("last_id = last_id + 1", _CLAIM.format(max="GREATEST"))
 #: The databases whose ``UPDATE`` takes ``RETURNING`` (SQLite from 3.35, when
 #: Django's ``can_return_columns_from_insert`` says so too): appends and the
 #: outbox's statements run as written here.
 _RAW_VENDORS = ("postgresql", "sqlite")
 
 
-def _append_event(cursor: Any, vendor: str, channel: str, data: str, created: Any) -> int | None:
-    """Take the channel's next id and insert the event with it; None when the
-    channel has no row yet."""
+def _append_event(
+    cursor: Any, vendor: str, channel: str, data: str, created: Any, claim: list[Any] | None
+) -> int | None:
+    """Take the channel's next id and insert the event with it (with ``claim``, the
+    parameters of ``_CLAIM``: giving the lease too); None when the channel has no row yet."""
     if vendor == "postgresql":
-        cursor.execute(_APPEND_EVENT_PG, [channel, channel, data, created])
+        if claim is None:
+            cursor.execute(_APPEND_EVENT_PG, [channel, channel, data, created])
+        else:
+            cursor.execute(_APPEND_EVENT_PG_CLAIM, [*claim, channel, channel, data, created])
         row = cursor.fetchone()
         return None if row is None else int(row[0])
-    cursor.execute(_NEXT_ID, [channel])
+    if claim is None:
+        cursor.execute(_NEXT_ID, [channel])
+    else:
+        cursor.execute(_NEXT_ID_CLAIM, [*claim, channel])
     row = cursor.fetchone()
     if row is None:
         return None
@@ -282,14 +362,19 @@ def _append_event(cursor: Any, vendor: str, channel: str, data: str, created: An
 # and the ORM's versions cost it more than the events' own encoding (bench l).
 _TAKE_LEASE = (
     "UPDATE grip_views_channel SET sender = %s, sending_until = %s "
-    "WHERE name = %s AND (sender = '' OR sending_until < %s)"
+    "WHERE name = %s AND (sender IN ('', %s) OR sending_until < %s)"
 )
 _RENEW_LEASE = "UPDATE grip_views_channel SET sending_until = %s WHERE name = %s AND sender = %s"
 _RELEASE_LEASE = (
     "UPDATE grip_views_channel SET sender = '', sending_until = 0 WHERE name = %s AND sender = %s"
 )
+_RELEASE_IF_DONE = (
+    "UPDATE grip_views_channel SET sender = '', sending_until = 0 "
+    "WHERE name = %s AND sender = %s AND last_id <= %s"
+)
 _UNSENT = (
-    "SELECT seq, payload FROM grip_views_event WHERE sent = FALSE AND channel = %s ORDER BY seq LIMIT %s"
+    "SELECT seq, payload FROM grip_views_event WHERE sent = FALSE AND channel = %s AND seq > %s "
+    "ORDER BY seq LIMIT %s"
 )
 _MARK_SENT = "UPDATE grip_views_event SET sent = TRUE WHERE channel = %s AND seq BETWEEN %s AND %s"
 

@@ -83,7 +83,9 @@ class RedisHistory(HistoryBackend):
     def _key(self, kind: str, channel: str | None = None) -> str:
         return self.prefix + kind + ("" if channel is None else ":" + channel)
 
-    def append(self, channel: str, payload: Mapping[str, Any], *, using: str | None = None) -> int:
+    def append(
+        self, channel: str, payload: Mapping[str, Any], *, using: str | None = None, holder: str | None = None
+    ) -> int:
         data = encode_payload(payload)
         keys = [
             self._key("seq", channel),
