@@ -172,9 +172,9 @@ class DatabaseHistory(HistoryBackend):
 
         The lease is taken, unless ``holder`` holds it already (an append gave it).
         Then batch after batch is read and sent; their sent marks are written with
-        the lease's renewal every :attr:`mark_interval` seconds, and at the end with
-        the lease's release, which happens only if no event was appended since the
-        last read (else the drain goes on). A crash between a send and its mark
+        the lease's renewal every :attr:`mark_interval` seconds, and after a batch
+        shorter than ``limit`` with the lease's release, so another process's
+        sender waits for one pass at most. A crash between a send and its mark
         sends those events again: the proxy drops an id it has (``prev-id``).
         """
         db = self._db()
@@ -185,7 +185,6 @@ class DatabaseHistory(HistoryBackend):
         marked_at = time.monotonic()
         try:
             while True:
-                last_id = self.last_id(channel)  # what the read below sees at least
                 events = self._unsent_after(db, channel, after, limit)
                 if events:
                     send(events)
@@ -197,9 +196,11 @@ class DatabaseHistory(HistoryBackend):
                 with transaction.atomic(using=db):
                     if unmarked:
                         self.mark_sent(channel, unmarked)
-                    # Released, or lapsed and taken by another sender (which sends the rest).
-                    done = len(events) < limit and self._release(db, channel, token, last_id)
-                    held = not done and self._renew(db, channel, token)
+                    if len(events) < limit:
+                        self._set_lease(db, channel, token, None)
+                        held = False
+                    else:  # not renewed: it lapsed and another sender took it (and sends the rest)
+                        held = self._renew(db, channel, token)
                 unmarked, marked_at = [], time.monotonic()
                 if not held:
                     return total
@@ -220,15 +221,6 @@ class DatabaseHistory(HistoryBackend):
         found = HistoryChannel.objects.using(db).filter(name=channel, sender=holder)
         until = found.values_list("sending_until", flat=True).first()
         return holder if until is not None and until > time.time() + self.mark_interval else None
-
-    def _release(self, db: str, channel: str, token: str, last_id: int) -> bool:
-        """Release the lease ``token`` holds if the channel's last id is still ``last_id``."""
-        from ..models import HistoryChannel
-
-        if connections[db].vendor in _RAW_VENDORS:
-            return bool(_execute(db, _RELEASE_IF_DONE, [channel, token, last_id]))
-        held = HistoryChannel.objects.using(db).filter(name=channel, sender=token, last_id__lte=last_id)
-        return bool(held.update(sender="", sending_until=0.0))
 
     def _renew(self, db: str, channel: str, token: str) -> bool:
         """Renew the lease ``token`` holds for :attr:`lease_ttl`; False if it holds none."""
@@ -367,10 +359,6 @@ _TAKE_LEASE = (
 _RENEW_LEASE = "UPDATE grip_views_channel SET sending_until = %s WHERE name = %s AND sender = %s"
 _RELEASE_LEASE = (
     "UPDATE grip_views_channel SET sender = '', sending_until = 0 WHERE name = %s AND sender = %s"
-)
-_RELEASE_IF_DONE = (
-    "UPDATE grip_views_channel SET sender = '', sending_until = 0 "
-    "WHERE name = %s AND sender = %s AND last_id <= %s"
 )
 _UNSENT = (
     "SELECT seq, payload FROM grip_views_event WHERE sent = FALSE AND channel = %s AND seq > %s "
