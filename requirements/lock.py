@@ -88,18 +88,9 @@ def bench_names() -> list[str]:
 
 def newest(pip: list[str], requirement: str) -> str:
     out = run(
-        *pip,
-        "install",
-        "-q",
-        "--dry-run",
-        "--ignore-installed",
-        "--no-deps",
-        "--report",
-        "-",
-        requirement,
-        capture_output=True,
-        text=True,
-    ).stdout
+        *pip, "install", "-q", "--dry-run", "--ignore-installed", "--no-deps", "--report", "-", requirement,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
     return json.loads(out)["install"][0]["metadata"]["version"]
 
 
@@ -113,16 +104,9 @@ def freeze_env(py_version: str, workdir: Path) -> tuple[dict[str, tuple[str, str
     series = LOCK_DJANGO[py_version]
     upper = series.split(".")[0] + "." + str(int(series.split(".")[1]) + 1)
     run(
-        *pip,
-        "install",
-        "-q",
-        "--no-build-isolation",
-        f"Django>={series},<{upper}",
-        "-e",
-        f"{ROOT}[dev]",
-        *bench_names(),
-        env=env,
-    )
+        *pip, "install", "-q", "--no-build-isolation", f"Django>={series},<{upper}",
+        "-e", f"{ROOT}[dev]", *bench_names(), env=env,
+    )  # fmt: skip
     run(*pip, "check", env=env)
     lines = run(*pip, "freeze", "--all", "--exclude-editable", capture_output=True, text=True, env=env).stdout
     pins: dict[str, tuple[str, str]] = {}
@@ -230,21 +214,10 @@ def main() -> None:
         for py, series in PAIRS:
             tag = series.replace(".", "")
             run(
-                *pips[py],
-                "install",
-                "-q",
-                "--dry-run",
-                "--ignore-installed",
-                "--no-build-isolation",
-                "-c",
-                str(REQ / "constraints.txt"),
-                "-r",
-                str(REQ / f"django{tag}.txt"),
-                "-e",
-                f"{ROOT}[dev]",
-                "-r",
-                str(BENCH_REQ),
-            )
+                *pips[py], "install", "-q", "--dry-run", "--ignore-installed", "--no-build-isolation",
+                "-c", str(REQ / "constraints.txt"), "-r", str(REQ / f"django{tag}.txt"),
+                "-e", f"{ROOT}[dev]", "-r", str(BENCH_REQ),
+            )  # fmt: skip
         print(f"lock.py: wrote {REQ / 'constraints.txt'}, django*.txt and {BENCH_REQ}; Django {django}")
 
 
