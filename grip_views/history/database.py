@@ -193,24 +193,26 @@ class DatabaseHistory(HistoryBackend):
                     total += len(events)
                 if len(events) == limit and time.monotonic() - marked_at < self.mark_interval:
                     continue
-                with transaction.atomic(using=db):
-                    if unmarked:
-                        self.mark_sent(channel, unmarked)
-                    if len(events) < limit:
-                        self._set_lease(db, channel, token, None)
-                        held = False
-                    else:  # not renewed: it lapsed and another sender took it (and sends the rest)
-                        held = self._renew(db, channel, token)
+                short = len(events) < limit
+                until = None if short else time.time() + self.lease_ttl
+                # Not renewed: it lapsed and another sender took it (and sends the rest).
+                held = self._mark_and_set_lease(db, channel, unmarked, token, until) and not short
                 unmarked, marked_at = [], time.monotonic()
                 if not held:
                     return total
         finally:
-            if unmarked or held:
-                with transaction.atomic(using=db):
-                    if unmarked:  # sent before a batch failed
-                        self.mark_sent(channel, unmarked)
-                    if held:
-                        self._set_lease(db, channel, token, None)
+            if held:  # a batch failed: mark what was sent before it, release the lease
+                self._mark_and_set_lease(db, channel, unmarked, token, None)
+
+    def _mark_and_set_lease(
+        self, db: str, channel: str, ids: list[int], token: str, until: float | None
+    ) -> bool:
+        """In one transaction, mark ``ids`` sent and renew the lease ``token`` holds
+        until ``until`` or release it (None); False if ``token`` holds no lease."""
+        with transaction.atomic(using=db):
+            if ids:
+                self.mark_sent(channel, ids)
+            return self._set_lease(db, channel, token, until)
 
     def _holding(self, db: str, channel: str, holder: str | None) -> str | None:
         """``holder`` if it holds the channel's lease for at least :attr:`mark_interval` more."""
@@ -221,10 +223,6 @@ class DatabaseHistory(HistoryBackend):
         found = HistoryChannel.objects.using(db).filter(name=channel, sender=holder)
         until = found.values_list("sending_until", flat=True).first()
         return holder if until is not None and until > time.time() + self.mark_interval else None
-
-    def _renew(self, db: str, channel: str, token: str) -> bool:
-        """Renew the lease ``token`` holds for :attr:`lease_ttl`; False if it holds none."""
-        return self._set_lease(db, channel, token, time.time() + self.lease_ttl)
 
     def _unsent_after(self, db: str, channel: str, after: int, limit: int) -> list[StoredEvent]:
         """The oldest unsent events of ``channel`` with ids after ``after``."""
