@@ -2,6 +2,8 @@
 
 ``migrate``; ``check`` (tests/history_checks.py on the configured store);
 ``beside-a-writer CHANNEL`` (SQLite: drains while another connection holds the write lock);
+``busy-drain CHANNEL`` (SQLite: a holder's drain while the lock is held throughout);
+``sender-beside-a-writer CHANNEL`` (SQLite: the sender thread while the lock is held);
 ``append CHANNEL N`` (N appends, each in its own transaction; prints the ids);
 ``presence-check``; ``presence-race CHANNEL N TAG GO`` (N connections of one member join,
 then leave once the file GO exists).
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 
 def main(argv: list[str]) -> int:
@@ -68,6 +71,79 @@ def main(argv: list[str]) -> int:
                 writer.execute("ROLLBACK")
             writer.close()
         print(json.dumps(out))
+    elif cmd == "busy-drain":
+        # Another connection holds SQLite's write lock before, during and after the
+        # send of the sender thread's drain (holder): what it did, and what the
+        # holder's next drains do once the lock is free.
+        import sqlite3
+
+        from django.db import connection
+
+        store, channel, out = get_history(), argv[1], {}
+        for n in range(3):
+            with transaction.atomic():
+                store.append(channel, {"sse": f"data: {n}\n\n"}, holder="the-thread")
+        sent: list[list[int]] = []
+
+        def send(events):
+            sent.append([event.id for event in events])
+
+        writer = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout = 200")  # a wait for the lock fails fast
+        out["busy"] = store.drain(channel, 10, send, holder="the-thread")
+        out["pending_while_busy"] = store.drain_unfinished(channel, "the-thread")
+        out["unsent_while_busy"] = [e.id for e in store.unsent(channel, 10)]
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout")
+            out["busy_timeout_after"] = cursor.fetchone()[0]
+        writer.execute("COMMIT")
+        writer.close()
+        with transaction.atomic():
+            store.append(channel, {"sse": "data: 3\n\n"}, holder="the-thread")
+        out["free"] = store.drain(channel, 10, send, holder="the-thread")
+        out["pending_after"] = store.drain_unfinished(channel, "the-thread")
+        out["unsent_after"] = [e.id for e in store.unsent(channel, 10)]
+        out["sent"] = sent
+        out["lease_free"] = store.drain(channel, 10, send, holder=None) == 0  # not held: taken at once
+        print(json.dumps(out))
+    elif cmd == "sender-beside-a-writer":
+        # A request takes SQLite's write lock while the sender thread's batch is on its
+        # way: the thread is not idle until it wrote the marks, once the lock is free.
+        import sqlite3
+
+        from django.db import connection
+
+        from grip_views.durable import get_sender, publish_durable
+        from grip_views.publishing import get_publisher
+
+        channel, out = argv[1], {}
+        writer = sqlite3.connect(
+            connection.settings_dict["NAME"], isolation_level=None, timeout=30, check_same_thread=False
+        )
+        sent: list[str] = []
+
+        def publish_items(items, **kwargs):
+            sent.extend(item["id"] for item in items)
+            writer.execute("BEGIN IMMEDIATE")
+
+        get_publisher().publish_items = publish_items
+        sender = get_sender()
+        with transaction.atomic():
+            for n in range(3):
+                publish_durable(channel, {"http-stream": {"content": f"{n}\n"}})
+        deadline = time.monotonic() + 30
+        while not sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+        out["idle_while_busy"] = sender.wait_idle(0.3)
+        out["unsent_while_busy"] = len(get_history().unsent(channel, 10))
+        writer.execute("COMMIT")
+        out["idle_after"] = sender.wait_idle(30)
+        out["unsent_after"] = len(get_history().unsent(channel, 10))
+        out["sent"] = sent
+        writer.close()
+        print(json.dumps(out))
     elif cmd == "presence-check":
         from grip_views.presence import get_presence
         from tests.presence_checks import check_store as check_presence
@@ -77,7 +153,6 @@ def main(argv: list[str]) -> int:
     elif cmd == "presence-race":
         # N connections of one member join, then (once the GO file exists) leave:
         # print how many joins and leaves this process was told of.
-        import time
         from pathlib import Path
 
         from grip_views.presence import get_presence

@@ -109,6 +109,34 @@ def test_on_sqlite_a_sender_given_the_lease_by_the_append_sends_while_a_request_
     assert out["the-thread"] == 3  # sent, then marked and released once the writer let go
 
 
+def test_on_sqlite_a_holder_s_drain_does_not_wait_for_a_writer_to_mark_and_goes_on_after_what_it_sent(
+    sqlite_env,
+):
+    """During a burst the sender thread would wait for every request's transaction
+    before it could mark a batch sent: a holder's drain returns instead, the marks
+    kept (``drain_unfinished``), and its next drain writes them and sends only what is new."""
+    out = json.loads(_worker(sqlite_env, "busy-drain", f"b-{uuid.uuid4().hex[:6]}"))
+    assert out["busy"] == 3  # sent, and returned while the writer held the lock
+    assert out["pending_while_busy"] is True
+    assert out["unsent_while_busy"] == [1, 2, 3]  # not marked: nothing was written
+    assert out["busy_timeout_after"] == 200  # the connection's own timeout is back
+    assert out["free"] == 1 and out["sent"] == [[1, 2, 3], [4]]  # 1-3 are not sent again
+    assert out["pending_after"] is False
+    assert out["unsent_after"] == []
+    assert out["lease_free"] is True  # released with the marks
+
+
+def test_on_sqlite_the_sender_thread_is_idle_only_once_it_wrote_the_marks_a_writer_kept_it_from(
+    sqlite_env,
+):
+    out = json.loads(_worker(sqlite_env, "sender-beside-a-writer", f"s-{uuid.uuid4().hex[:6]}"))
+    assert out["sent"] == ["1", "2", "3"]  # once: the retries send nothing again
+    assert out["idle_while_busy"] is False  # the channel stays due while its marks wait
+    assert out["unsent_while_busy"] == 3
+    assert out["idle_after"] is True
+    assert out["unsent_after"] == 0
+
+
 @pytest.mark.parametrize(
     ("settings_", "check_id", "named"),
     [

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import OperationalError, connections, router, transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
@@ -44,6 +44,9 @@ class DatabaseHistory(HistoryBackend):
 
     def __init__(self, using: str | None = None) -> None:
         self.using = using
+        # (holder, channel) -> (last id sent, the ids sent but not marked, since when):
+        # where a holder's drain stopped short of waiting for SQLite's lock (drain_unfinished).
+        self._unwritten: dict[tuple[str, str], tuple[int, list[int], float]] = {}
 
     def _db(self, using: str | None = None) -> str:
         from ..models import HistoryEvent
@@ -161,8 +164,9 @@ class DatabaseHistory(HistoryBackend):
                 self._set_lease(db, channel, token, None)
 
     #: Seconds a drain sends without writing: its sent marks and the lease's
-    #: renewal are written together, when it ends and at least this often, so a
-    #: lease never has less than ``lease_ttl - mark_interval`` left before a send.
+    #: renewal are written together, when it ends and at least this often (or,
+    #: where that write would wait, the lease is read), so a lease never has
+    #: less than ``mark_interval`` left before a send.
     mark_interval = 1.0
 
     def drain(self, channel: str, limit: int, send: SendBatch, *, holder: str | None = None) -> int:
@@ -176,13 +180,28 @@ class DatabaseHistory(HistoryBackend):
         shorter than ``limit`` with the lease's release, so another process's
         sender waits for one pass at most. A crash between a send and its mark
         sends those events again: the proxy drops an id it has (``prev-id``).
+
+        With ``holder``, on SQLite, where the requests' transactions hold the one
+        write lock nearly all the time during a burst, no write waits for it:
+        when the lock is held, taking the lease is left to the next drain (the
+        holder's appends are giving it back), and a drain goes on sending while
+        the lease has :attr:`mark_interval` left; after a short batch it returns
+        with the marks kept. Either way :meth:`drain_unfinished` says so and the
+        holder's next drain goes on from the last id it sent. It waits for the
+        lock only once the marks are ``lease_ttl / 2`` old.
         """
         db = self._db()
-        token = self._holding(db, channel, holder) or self._take_lease(db, channel, holder)
+        wait = holder is None
+        try:
+            token = self._holding(db, channel, holder) or self._take_lease(db, channel, holder, wait=wait)
+        except _Locked:
+            assert holder is not None
+            self._unwritten.setdefault((holder, channel), (0, [], time.monotonic()))
+            return 0
         if token is None:
             return 0
-        total, after, unmarked, held = 0, 0, [], True
-        marked_at = time.monotonic()
+        after, unmarked, marked_at = self._unwritten.pop((token, channel), (0, [], time.monotonic()))
+        total, held = 0, True
         try:
             while True:
                 events = self._unsent_after(db, channel, after, limit)
@@ -191,12 +210,23 @@ class DatabaseHistory(HistoryBackend):
                     unmarked += [event.id for event in events]
                     after = events[-1].id
                     total += len(events)
-                if len(events) == limit and time.monotonic() - marked_at < self.mark_interval:
+                full = len(events) == limit
+                if full and time.monotonic() - marked_at < self.mark_interval:
                     continue
-                short = len(events) < limit
-                until = None if short else time.time() + self.lease_ttl
-                # Not renewed: it lapsed and another sender took it (and sends the rest).
-                held = self._mark_and_set_lease(db, channel, unmarked, token, until) and not short
+                until = time.time() + self.lease_ttl if full else None
+                patient = wait or time.monotonic() - marked_at >= self.lease_ttl / 2
+                try:
+                    # Not renewed: it lapsed and another sender took it (and sends the rest).
+                    held = self._mark_and_set_lease(db, channel, unmarked, token, until, wait=patient)
+                except _Locked:  # the lease stays ours meanwhile
+                    if not full:
+                        self._unwritten[token, channel] = (after, unmarked, marked_at)
+                        held = False
+                        return total
+                    if self._holding(db, channel, token):
+                        continue
+                    held = self._mark_and_set_lease(db, channel, unmarked, token, until)
+                held = held and full
                 unmarked, marked_at = [], time.monotonic()
                 if not held:
                     return total
@@ -204,12 +234,18 @@ class DatabaseHistory(HistoryBackend):
             if held:  # a batch failed: mark what was sent before it, release the lease
                 self._mark_and_set_lease(db, channel, unmarked, token, None)
 
+    def drain_unfinished(self, channel: str, holder: str) -> bool:
+        """Whether ``holder``'s last drain of ``channel`` stopped where it would have
+        waited for SQLite's lock (see :meth:`drain`): the sender drains it again soon."""
+        return (holder, channel) in self._unwritten
+
     def _mark_and_set_lease(
-        self, db: str, channel: str, ids: list[int], token: str, until: float | None
+        self, db: str, channel: str, ids: list[int], token: str, until: float | None, *, wait: bool = True
     ) -> bool:
         """In one transaction, mark ``ids`` sent and renew the lease ``token`` holds
-        until ``until`` or release it (None); False if ``token`` holds no lease."""
-        with transaction.atomic(using=db):
+        until ``until`` or release it (None); False if ``token`` holds no lease.
+        Without ``wait``, raises :class:`_Locked` if SQLite's lock is held."""
+        with _waiting(db, wait), transaction.atomic(using=db):
             if ids:
                 self.mark_sent(channel, ids)
             return self._set_lease(db, channel, token, until)
@@ -220,8 +256,14 @@ class DatabaseHistory(HistoryBackend):
 
         if holder is None:
             return None
-        found = HistoryChannel.objects.using(db).filter(name=channel, sender=holder)
-        until = found.values_list("sending_until", flat=True).first()
+        if connections[db].vendor in _RAW_VENDORS:
+            with connections[db].cursor() as cursor:
+                cursor.execute(_HOLDING, [channel, holder])
+                row = cursor.fetchone()
+            until = None if row is None else row[0]
+        else:
+            found = HistoryChannel.objects.using(db).filter(name=channel, sender=holder)
+            until = found.values_list("sending_until", flat=True).first()
         return holder if until is not None and until > time.time() + self.mark_interval else None
 
     def _unsent_after(self, db: str, channel: str, after: int, limit: int) -> list[StoredEvent]:
@@ -240,10 +282,13 @@ class DatabaseHistory(HistoryBackend):
         rows = found.order_by("seq").values_list("seq", "payload")[:limit]
         return [StoredEvent(channel, int(s), p) for s, p in rows]
 
-    def _take_lease(self, db: str, channel: str, token: str | None = None) -> str | None:
+    def _take_lease(
+        self, db: str, channel: str, token: str | None = None, *, wait: bool = True
+    ) -> str | None:
         """Take the channel's send lease for ``token`` (a new one by default), waiting
         while another sender holds it; the token, or None when the channel has no
-        row (no event was ever appended)."""
+        row (no event was ever appended). Without ``wait``, raises
+        :class:`_Locked` if SQLite's lock is held."""
         from ..models import HistoryChannel
 
         raw = connections[db].vendor in _RAW_VENDORS
@@ -253,7 +298,8 @@ class DatabaseHistory(HistoryBackend):
             now = time.time()
             until = now + self.lease_ttl
             if raw:
-                taken = _execute(db, _TAKE_LEASE, [token, until, channel, token, now])
+                with _waiting(db, wait):
+                    taken = _execute(db, _TAKE_LEASE, [token, until, channel, token, now])
             else:
                 free = Q(sender="") | Q(sender=token) | Q(sending_until__lt=now)
                 taken = channels.filter(free).update(sender=token, sending_until=until)
@@ -362,7 +408,36 @@ _UNSENT = (
     "SELECT seq, payload FROM grip_views_event WHERE sent = FALSE AND channel = %s AND seq > %s "
     "ORDER BY seq LIMIT %s"
 )
+_HOLDING = "SELECT sending_until FROM grip_views_channel WHERE name = %s AND sender = %s"
 _MARK_SENT = "UPDATE grip_views_event SET sent = TRUE WHERE channel = %s AND seq BETWEEN %s AND %s"
+
+
+class _Locked(Exception):
+    """SQLite's write lock is held (by a request's transaction): a write that does
+    not wait for it did nothing."""
+
+
+@contextmanager
+def _waiting(db: str, wait: bool) -> Iterator[None]:
+    """Writes to database ``db`` that wait for its lock as its settings say, or,
+    without ``wait`` on SQLite, raise :class:`_Locked` at once instead (SQLite's
+    busy timeout, ``timeout`` in ``OPTIONS``, is 0 meanwhile)."""
+    if wait or connections[db].vendor != "sqlite":
+        yield
+        return
+    with connections[db].cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        (before,) = cursor.fetchone()
+        cursor.execute("PRAGMA busy_timeout = 0")
+    try:
+        yield
+    except OperationalError as exc:
+        if "locked" in str(exc):
+            raise _Locked(str(exc)) from exc
+        raise
+    finally:
+        with connections[db].cursor() as cursor:
+            cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
 
 
 def _execute(db: str, sql: str, params: Sequence[Any]) -> int:
