@@ -174,8 +174,12 @@ class OutboxSender:
         if history_settings.outbox_thread:
             with self._cond:
                 # A failing channel keeps its backoff; one just sent waits out LINGER.
-                self._due.setdefault(channel, self._lingering.get(channel, 0.0))
-                self._cond.notify()
+                # One already due needs no wake-up: the thread wakes for it (each
+                # commit of a burst woke it for nothing; bench l, "delivery under a
+                # sustained burst", one per transaction).
+                if channel not in self._due:
+                    self._due[channel] = self._lingering.get(channel, 0.0)
+                    self._cond.notify()
             self._ensure_thread()
             return
         with self._cond:

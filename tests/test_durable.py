@@ -405,6 +405,39 @@ def test_the_sender_thread_lingers_after_a_send_so_a_steady_channel_goes_in_batc
     assert gated.batches[-1] == ["4"]
 
 
+def test_commits_on_a_channel_already_due_wake_the_sender_thread_once(gated, monkeypatch):
+    """The first commit schedules the channel and wakes the thread; the commits
+    while it is still due do not: each woke it for nothing, and during a burst
+    one per transaction those wake-ups took the GIL from the requests (bench l,
+    "delivery under a sustained burst")."""
+    import threading
+
+    from grip_views import durable
+
+    monkeypatch.setattr(durable, "LINGER", 1.0)
+    gated.gate.set()  # the proxy answers at once
+    sender = durable.OutboxSender()
+    monkeypatch.setattr(durable, "_sender", sender)
+    wakes: list[int] = []
+
+    class Counting(threading.Condition):
+        def notify(self, n: int = 1) -> None:
+            wakes.append(n)
+            super().notify(n)
+
+    sender._cond = Counting()
+    with transaction.atomic():
+        Events.publish_event("t4", "zero")
+    assert sender.wait_idle(30), sender.stats
+    wakes.clear()
+    for i in range(20):  # within LINGER: the channel stays due until the thread sends it
+        with transaction.atomic():
+            Events.publish_event("t4", f"#{i}")
+    assert wakes == [1]
+    assert sender.wait_idle(30), sender.stats
+    assert gated.batches == [["1"], [str(i) for i in range(2, 22)]]
+
+
 def test_wait_idle_times_out_while_a_send_is_under_way(gated):
     sender = get_sender()
     with transaction.atomic():
