@@ -124,6 +124,7 @@ class StreamClient(asyncio.Protocol):
         self.received_lines = 0
         self.count_lines = False
         self.transport = None
+        self.lost = False  # the connection closed (by the proxy, or by close())
 
     def connection_made(self, transport):
         self.transport = transport
@@ -146,14 +147,19 @@ class StreamClient(asyncio.Protocol):
         self.tail = scan[-64:]
 
     def connection_lost(self, exc):
+        self.lost = True
         if not self.opened.done():
             self.opened.set_result(self.status or -1)
         if self.arrived is not None and not self.arrived.done():
             self.arrived.set_result(None)
 
     def expect(self, marker: bytes) -> asyncio.Future:
+        """A future set to the arrival time of ``marker``, or to None once the
+        connection is lost (at once if it is already)."""
         self.waiting = marker
         self.arrived = asyncio.get_running_loop().create_future()
+        if self.lost:
+            self.arrived.set_result(None)
         return self.arrived
 
     def close(self):

@@ -69,15 +69,18 @@ async def _run(ctx, res: Result) -> None:
                     grip_views.publish(channel, HttpStreamFormat(marker.decode() + "\n"))
                     t0 = time.perf_counter()
                     await asyncio.wait(waits, timeout=10)
-                    got = [w.result() - t0 for w in waits if w.done() and w.result() is not None]
-                    missing += len(waits) - len(got)
+                    arrived = [w.done() and w.result() is not None for w in waits]
+                    got = [w.result() - t0 for w, ok in zip(waits, arrived, strict=True) if ok]
+                    # A stream the proxy closed is counted apart: it cannot receive.
+                    missing += sum(1 for s, ok in zip(subs, arrived, strict=True) if not ok and not s.lost)
                     if got:
                         p50s.append(percentile(got, 50))
                         p99s.append(percentile(got, 99))
                         maxes.append(max(got))
                     await asyncio.sleep(0.05)
+                closed = sum(s.lost for s in subs)
                 res.check(
-                    f"rate {rate}, {n} subscribers: every publish reached every subscriber",
+                    f"rate {rate}, {n} subscribers: every publish reached every open stream",
                     missing == 0,
                     f"{missing} deliveries missing",
                 )
@@ -89,6 +92,7 @@ async def _run(ctx, res: Result) -> None:
                     f"{median(p50s) * 1e3:.1f}",
                     f"{median(p99s) * 1e3:.1f}",
                     f"{median(maxes) * 1e3:.1f}",
+                    f"{closed}",
                 ]
                 table.append(row)
                 series.setdefault(f"p50, message_rate={rate}", []).append(median(p50s))
@@ -111,13 +115,21 @@ async def _run(ctx, res: Result) -> None:
     res.tables.append(
         (
             f"ms from publish() returning to receipt, median of {runs} publishes",
-            ["message_rate", "subscribers", "p50", "p99", "max"],
+            ["message_rate", "subscribers", "p50", "p99", "max", "streams the proxy closed"],
             table,
         )
     )
     res.notes.append(
         "Pushpin paces deliveries at message_rate per second: at the shipped "
         "2,500 a 1,000-subscriber fan-out alone takes ~0.4 s."
+    )
+    res.notes.append(
+        "Streams the proxy closed: opened (their first body arrived) and then closed "
+        "by Pushpin, not by the client; their missed publishes are not counted as "
+        "missing. Pushpin 1.36 does it to a few of 1,000 streams opened 50 at a time "
+        "in some runs (seen at message_rate=2500), logging "
+        "'zhttp server: error ... received message out of sequence, canceling' once "
+        "per stream; a browser's EventSource reconnects (and resumes with Last-Event-ID)."
     )
     res.notes.append(
         "Two untimed warm-up publishes go first on every channel: the first "
