@@ -308,12 +308,12 @@ class OutboxSender:
             sent = send_channel(channel, holder=self.token)
             if get_history().drain_unfinished(channel, self.token):
                 # The requests hold the database: a burst. Its next drain, which
-                # finishes this one, waits longer, so it sends more at a time.
-                self._linger(channel, BUSY_LINGER)
+                # finishes this one, waits longer, so it sends more at a time; the
+                # commits meanwhile find the channel due and leave it so.
                 with self._cond:
                     self._due[channel] = max(self._due.get(channel, 0.0), time.monotonic() + BUSY_LINGER)
             elif sent:
-                self._linger(channel, LINGER)
+                self._linger(channel)
         except Exception as exc:
             connections.close_all()  # this thread's: a connection a database restart broke
             if channel == "":
@@ -334,12 +334,12 @@ class OutboxSender:
                 sent,
             )
 
-    def _linger(self, channel: str, seconds: float) -> None:
+    def _linger(self, channel: str) -> None:
         now = time.monotonic()
         with self._cond:
             if len(self._lingering) > 1000:  # forget the channels that are quiet again
                 self._lingering = {c: at for c, at in self._lingering.items() if at > now}
-            self._lingering[channel] = now + seconds
+            self._lingering[channel] = now + LINGER
 
     def flush_at_exit(self, timeout: float) -> None:
         """At the interpreter's exit: give the thread ``timeout`` seconds to send what
