@@ -10,8 +10,12 @@ callgrind collects only while that C function is on the stack
 so every batch gets its own count, free of start-up and of the other batches.
 
     python -m bench.callgrind [--cases stream,ws_open] [--variants gv,floor] [-n 200]
+    python -m bench.callgrind --durable [-n 1000]
 
-prints thousands of instructions per request. One Grip-Sig token serves every
+prints thousands of instructions per request. ``--durable`` counts a durable
+publish instead (``publish(..., durable=True)``, one per transaction and 100
+per transaction, on SQLite in a tmpfs file, as bench l's floor: stored and
+committed, the sender thread not started, so nothing is sent). One Grip-Sig token serves every
 request (its signature is checked once, in the warm-up), so runs repeat to
 the instruction. Not part of ``python -m bench``: it is a tool, not a result.
 """
@@ -24,6 +28,7 @@ import gc
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,8 +46,63 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="comma-separated a1 variants")
     parser.add_argument("-n", type=int, default=200, help="requests counted per (case, variant)")
     parser.add_argument("--warmup", type=int, default=50, help="requests run first, not counted")
+    parser.add_argument("--durable", action="store_true", help="count durable publishes (bench l's floor)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.durable:
+        if args.n % 100 or args.warmup % 100:
+            parser.error(
+                "--durable counts whole transactions of 100: -n and --warmup must be multiples of 100"
+            )
+        args.cases, args.variants = ",".join(DURABLE_CASES), "gv"
+    return args
+
+
+#: --durable's cases: publishes per transaction.
+DURABLE_CASES = {"durable-1": 1, "durable-100": 100}
+
+
+def inner_durable(args: argparse.Namespace) -> None:
+    """Under valgrind: durable publishes, each case's inside one functools.reduce call."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.apps.settings_durable"
+    os.environ.setdefault("BENCH_PUBLISH_URL", "http://127.0.0.1:9")  # never reached: nothing is sent
+    shm = Path("/dev/shm")
+    tmp = tempfile.mkdtemp(prefix="grip-views-callgrind-", dir=shm if shm.is_dir() else None)
+    os.environ["BENCH_DURABLE_DB"] = str(Path(tmp) / "db.sqlite3")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import transaction
+
+    import grip_views
+    from bench.publishing import _fmt
+    from grip_views.durable import get_sender
+
+    call_command("migrate", verbosity=0)
+    sender = get_sender()
+    # The publishing thread alone: the commit still wakes the sender (after_commit),
+    # whose thread is never started.
+    sender._ensure_thread = lambda: None  # type: ignore[method-assign]
+    sent = iter(range(1, 10**9))
+
+    def publishes(per: int, n: int) -> None:
+        for _ in range(n // per):
+            with transaction.atomic():
+                for _ in range(per):
+                    grip_views.publish("callgrind", _fmt(f"#{next(sent)}\n"), durable=True)
+
+    order = []
+    for case in args.cases.split(","):
+        per = DURABLE_CASES[case]
+        publishes(per, args.warmup)
+        gc.collect()
+        gc.freeze()
+        functools.reduce(lambda _, __: publishes(per, args.n), [0], 0)
+        gc.unfreeze()
+        order.append((case, "gv"))
+    shutil.rmtree(tmp)
+    print(json.dumps(order))
 
 
 def inner(args: argparse.Namespace) -> None:
@@ -84,7 +144,7 @@ def inner(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.inner:
-        inner(args)
+        (inner_durable if args.durable else inner)(args)
         return 0
     env = dict(os.environ, BENCH_GRIP_KEY="bench-" + "0" * 32, PYTHONHASHSEED="0")
     with tempfile.TemporaryDirectory(prefix="grip-views-callgrind-") as tmp:
@@ -104,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--variants={args.variants}",
             f"-n{args.n}",
             f"--warmup={args.warmup}",
+            *(["--durable"] if args.durable else []),
         ]
         done = subprocess.run(command, env=env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -121,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     per = {tuple(k): n / args.n / 1000 for k, n in zip(order, counts, strict=True)}
     variants = args.variants.split(",")
-    print(f"thousands of instructions per request ({args.n} requests, after {args.warmup})")
+    what = "durable publish" if args.durable else "request"
+    print(f"thousands of instructions per {what} ({args.n} of them, after {args.warmup})")
     print(f"{'case':<12}" + "".join(f"{v:>10}" for v in variants))
     for case in args.cases.split(","):
         print(f"{case:<12}" + "".join(f"{per[(case, v)]:>10.1f}" for v in variants))

@@ -42,7 +42,7 @@ TITLE = "l. Durable publishing: throughput to Pushpin, and the history store on 
 
 def run(ctx, res: Result) -> None:
     pushpin = ctx.main_pushpin()
-    events, batch, rounds, missed = (60, 20, 1, 100) if ctx.smoke else (2000, 100, 3, 1000)
+    events, batch, rounds, missed = (60, 20, 1, 100) if ctx.smoke else (2000, 100, 5, 1000)
     burst_s = 0.3 if ctx.smoke else 3.0
     shm = Path("/dev/shm")
     db = (shm if shm.is_dir() else ctx.logdir) / f"grip-views-bench-durable-{os.getpid()}.sqlite3"

@@ -79,7 +79,7 @@ def main(events: int, batch: int, rounds: int, missed: int, burst_s: float) -> d
 
     def unsent(loop):
         def run(channel: str) -> None:
-            sender.after_commit = lambda channel: None  # type: ignore[method-assign]
+            sender.after_commit = lambda channel, **kwargs: None  # type: ignore[method-assign]
             try:
                 loop(channel)
             finally:

@@ -76,10 +76,13 @@ def publish_durable(
     sender = get_sender()
     sender.sweep_once()
     if store.transactional:
-        # The sender thread will send it: the append may give it the channel's lease.
-        holder = sender.token if history_settings.outbox_thread else None
+        # With the sender thread, the append may give it the channel's lease, and
+        # the commit then wakes the thread (read once: a send without the thread
+        # would wait for that lease).
+        threaded = history_settings.outbox_thread
+        holder = sender.token if threaded else None
         event_id = store.append(name, payload, using=using, holder=holder)
-        transaction.on_commit(partial(sender.after_commit, name), using=using)
+        transaction.on_commit(partial(sender.after_commit, name, threaded=threaded), using=using)
         return event_id
     if transaction.get_connection(using).in_atomic_block:
         encode_payload(payload)  # what the store could not keep fails here, not after the commit
@@ -163,15 +166,18 @@ class OutboxSender:
         #: process, since a forked child gets a new sender.
         self.token = uuid.uuid4().hex
 
-    def after_commit(self, channel: str) -> None:
+    def after_commit(self, channel: str, *, threaded: bool | None = None) -> None:
         """``channel`` has new committed events: send them.
 
-        With the sender thread (the default) this only wakes it, so the commit
-        goes on at once and what commits while a batch is on its way goes out
-        in the next one. Otherwise the events are sent here, before the caller
-        goes on. A failure is left to the thread's retries either way.
+        With the sender thread (``threaded``, ``GRIP_OUTBOX_THREAD`` by default)
+        this only wakes it, so the commit goes on at once and what commits while
+        a batch is on its way goes out in the next one. Otherwise the events are
+        sent here, before the caller goes on. A failure is left to the thread's
+        retries either way.
         """
-        if history_settings.outbox_thread:
+        if threaded is None:
+            threaded = history_settings.outbox_thread
+        if threaded:
             with self._cond:
                 # A failing channel keeps its backoff; one just sent waits out LINGER.
                 # One already due needs no wake-up: the thread wakes for it (each
@@ -268,6 +274,9 @@ class OutboxSender:
                 logger.exception("grip_views: GRIP_PUBLISH_ERROR_HANDLER raised")
 
     def _ensure_thread(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():  # every commit asks: no lock then
+            return
         with self._cond:
             if self._thread is not None and self._thread.is_alive():
                 return

@@ -60,6 +60,27 @@ def test_a_rolled_back_change_stores_and_sends_nothing(grip_outbox):
     assert get_history().last_id("d2") == 0
 
 
+def test_an_append_that_fails_inside_the_caller_s_transaction_rolls_the_change_back(grip_outbox, monkeypatch):
+    """The append adds no savepoint of its own: a failed statement marks the caller's
+    transaction for rollback, so the change and its earlier events go too."""
+    from django.db import DatabaseError
+
+    from grip_views.history import database
+
+    def failing(*args):
+        raise DatabaseError("disk I/O error")
+
+    with transaction.atomic():
+        assert publish("d3", HttpStreamFormat("one"), durable=True) == 1
+        monkeypatch.setattr(database, "_append_event", failing)
+        with pytest.raises(DatabaseError):
+            publish("d3", HttpStreamFormat("two"), durable=True)
+        assert transaction.get_rollback()
+    monkeypatch.undo()
+    assert grip_outbox == []
+    assert get_history().last_id("d3") == 0
+
+
 def test_durable_publish_refuses_an_id_of_its_own():
     with pytest.raises(ValueError, match="id"):
         publish("d3", HttpStreamFormat("x"), id="7", durable=True)
